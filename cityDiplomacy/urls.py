@@ -1,0 +1,12 @@
+from django.contrib import admin
+from django.urls import include, path
+
+admin.site.site_header = "cityDiplomacy — curation"
+admin.site.site_title = "cityDiplomacy curation"
+admin.site.index_title = "Atlas of city diplomacy: curate cities, ties, networks and sources"
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("", include("cities.urls")),
+    path("", include("partnerships.urls")),
+]

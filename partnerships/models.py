@@ -1,0 +1,769 @@
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import F, Prefetch, Q
+from django.db.models.functions import Greatest, Least
+from django.urls import reverse
+from simple_history.models import HistoricalRecords
+
+from cities.models import (
+    CitationBase,
+    City,
+    Curated,
+    EDTFMixin,
+    Source,
+    Theme,
+    bound_field,
+    choices_constraint,
+    edtf_field,
+    slug_for,
+    verification_constraint,
+)
+
+END_BEFORE_START = "The end date lies before the start date."
+DUPLICATE_TIE = (
+    "These two cities already have a tie of this kind (entered the other way round counts "
+    "too): edit that tie instead."
+)
+
+
+def end_not_before_start(label, start="start", end="end"):
+    """Constraint: an end known to lie before a known start is refused."""
+    return models.CheckConstraint(
+        condition=Q(**{f"{start}_lower__isnull": True})
+        | Q(**{f"{end}_upper__isnull": True})
+        | Q(**{f"{end}_upper__gte": F(f"{start}_lower")}),
+        name=f"{label}_{end}_not_before_{start}",
+        violation_error_message=END_BEFORE_START,
+    )
+
+
+def check_dates(obj, errors, start="start", end="end"):
+    """clean() half of end_not_before_start, in the researcher's words."""
+    start_value, end_value = getattr(obj, start), getattr(obj, end)
+    if not start_value or not end_value or start in errors or end in errors:
+        return
+    obj.derive_dates()
+    end_upper, start_lower = getattr(obj, f"{end}_upper"), getattr(obj, f"{start}_lower")
+    if end_upper and start_lower and end_upper < start_lower:
+        errors.setdefault(end, []).append(
+            ValidationError(END_BEFORE_START, code="end_before_start")
+        )
+
+
+class OrganizationKind(models.TextChoices):
+    CITY_NETWORK = "city_network", "City network"
+    REGIONAL_BRANCH = "regional_branch", "Regional branch"
+    INTERNATIONAL_ORGANIZATION = "international_organization", "International organization"
+    PROGRAMME_OWNER = "programme_owner", "Programme owner"
+    COMPANY = "company", "Company"
+    RESEARCH_CENTRE = "research_centre", "Research or knowledge centre"
+    OTHER = "other", "Other"
+
+
+class OrganizationManager(models.Manager):
+    def get_by_natural_key(self, slug):
+        return self.get(slug=slug)
+
+
+class Organization(EDTFMixin, Curated):
+    name = models.CharField("name", max_length=200)
+    slug = models.SlugField(
+        "slug", max_length=100, unique=True, blank=True,
+        help_text="Used in web addresses; made from the name when left empty.",
+    )  # fmt: skip
+    acronym = models.CharField("acronym", max_length=40, blank=True)
+    kind = models.CharField("kind", max_length=32, choices=OrganizationKind.choices)
+    parent = models.ForeignKey(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="branches",
+        verbose_name="parent organization",
+        help_text="The body this one belongs to: UCLG for UCLG-ASPAC, C40 for its Knowledge Hub.",
+    )  # fmt: skip
+    founded = edtf_field("founded")
+    founded_lower = bound_field("founded, earliest")
+    founded_upper = bound_field("founded, latest")
+    headquarters = models.ForeignKey(
+        City, on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
+        verbose_name="headquarters",
+    )  # fmt: skip
+    website = models.URLField("website", max_length=300, blank=True)
+    summary = models.TextField("summary", blank=True)
+    themes = models.ManyToManyField(
+        Theme, blank=True, related_name="organizations", verbose_name="themes"
+    )
+
+    history = HistoricalRecords()
+    objects = OrganizationManager()
+    edtf_fields = ("founded",)
+
+    class Meta:
+        ordering = ["name", "slug"]
+        constraints = [
+            verification_constraint("organization"),
+            choices_constraint("kind", OrganizationKind, "organization"),
+            models.CheckConstraint(
+                condition=~Q(parent=F("id")),
+                name="organization_not_own_parent",
+                violation_error_message="An organization cannot be its own parent.",
+            ),
+        ]
+
+    def __str__(self):
+        return self.name
+
+    def natural_key(self):
+        return (self.slug,)
+
+    def get_absolute_url(self):
+        return reverse("partnerships:organization_detail", kwargs={"slug": self.slug})
+
+    def clean(self):
+        errors = {}
+        if self.pk and self.parent_id == self.pk:
+            errors["parent"] = ["An organization cannot be its own parent."]
+        self.explain(errors)
+
+    def save(self, *args, **kwargs):
+        if not self.slug:
+            self.slug = slug_for(Organization, self.acronym or self.name)
+        super().save(*args, **kwargs)
+
+
+class TieKind(models.TextChoices):
+    SISTER = "sister", "Sister city"
+    PARTNER = "partner", "Partner city"
+    FRIENDSHIP = "friendship", "Friendship city"
+    MOU = "mou", "Memorandum of understanding / cooperation agreement"
+    OTHER = "other", "Other"
+    UNSPECIFIED = "unspecified", "Twinning (kind not stated by the source)"
+
+
+class TieStatus(models.TextChoices):
+    ACTIVE = "active", "Active"
+    SUSPENDED = "suspended", "Suspended"
+    ENDED = "ended", "Ended"
+    UNKNOWN = "unknown", "Not stated"
+
+
+class DateBasis(models.TextChoices):
+    SIGNING = "signing", "Signing"
+    COUNCIL_APPROVAL = "council_approval", "Council approval"
+    ANNOUNCEMENT = "announcement", "Announcement"
+    OTHER = "other", "Other"
+    UNKNOWN = "unknown", "Not stated"
+
+
+class TieQuerySet(models.QuerySet):
+    def for_city(self, city):
+        """Ties of `city`, whichever end it was entered at."""
+        return self.filter(Q(city_a=city) | Q(city_b=city))
+
+    def between(self, city, other):
+        """Ties between two cities, in either direction."""
+        return self.filter(Q(city_a=city, city_b=other) | Q(city_a=other, city_b=city))
+
+    def active(self):
+        return self.filter(status=TieStatus.ACTIVE)
+
+    def undated(self):
+        return self.filter(start="")
+
+    def unsourced(self):
+        return self.filter(citations__isnull=True)
+
+    def for_list(self):
+        """Ties with both cities, for lists, exports and the API."""
+        return self.select_related("city_a", "city_b")
+
+    def for_profile(self):
+        """Ties with both cities, their topics and cited sources, for a city profile."""
+        return self.for_list().prefetch_related(
+            "topics",
+            Prefetch("citations", queryset=TieCitation.objects.select_related("source")),
+        )
+
+
+class TieManager(models.Manager.from_queryset(TieQuerySet)):
+    def get_by_natural_key(self, city_a_slug, city_b_slug, kind):
+        return self.get(
+            Q(city_a__slug=city_a_slug, city_b__slug=city_b_slug)
+            | Q(city_a__slug=city_b_slug, city_b__slug=city_a_slug),
+            kind=kind,
+        )
+
+
+class Tie(EDTFMixin, Curated):
+    """A relationship between two cities. Undirected: one row per pair and kind."""
+
+    city_a = models.ForeignKey(
+        City, on_delete=models.PROTECT, related_name="ties_as_a", verbose_name="city"
+    )
+    city_b = models.ForeignKey(
+        City, on_delete=models.PROTECT, related_name="ties_as_b", verbose_name="partner city"
+    )
+    kind = models.CharField("kind", max_length=16, choices=TieKind.choices)
+    status = models.CharField(
+        "status", max_length=12, choices=TieStatus.choices, default=TieStatus.UNKNOWN
+    )
+    start = edtf_field("start")
+    start_lower = bound_field("start, earliest")
+    start_upper = bound_field("start, latest")
+    end = edtf_field("end")
+    end_lower = bound_field("end, earliest")
+    end_upper = bound_field("end, latest")
+    date_basis = models.CharField(
+        "date refers to", max_length=20, choices=DateBasis.choices, default=DateBasis.UNKNOWN,
+        help_text="What the start date marks: signing, council approval, announcement.",
+    )  # fmt: skip
+    topics = models.ManyToManyField(Theme, blank=True, related_name="ties", verbose_name="topics")
+    summary = models.TextField("summary", blank=True)
+
+    history = HistoricalRecords()
+    objects = TieManager()
+    edtf_fields = ("start", "end")
+
+    class Meta:
+        ordering = ["start_lower", "id"]
+        indexes = [models.Index(fields=["city_b", "kind"], name="tie_city_b_kind")]
+        constraints = [
+            verification_constraint("tie"),
+            choices_constraint("kind", TieKind, "tie"),
+            choices_constraint("status", TieStatus, "tie"),
+            choices_constraint("date_basis", DateBasis, "tie"),
+            models.CheckConstraint(
+                condition=~Q(city_a=F("city_b")),
+                name="tie_not_self",
+                violation_error_message="A city cannot be tied to itself.",
+            ),
+            models.UniqueConstraint(
+                Least("city_a", "city_b"),
+                Greatest("city_a", "city_b"),
+                "kind",
+                name="tie_unique_pair_kind",
+                violation_error_message=DUPLICATE_TIE,
+            ),
+            end_not_before_start("tie"),
+        ]
+
+    def __str__(self):
+        return f"{self.city_a.name} – {self.city_b.name} ({self.get_kind_display()})"
+
+    def natural_key(self):
+        return (self.city_a.slug, self.city_b.slug, self.kind)
+
+    natural_key.dependencies = ["cities.city"]
+
+    def get_absolute_url(self):
+        return reverse("partnerships:tie_detail", kwargs={"pk": self.pk})
+
+    def partner_of(self, city):
+        """The other end of the tie as seen from `city`."""
+        return self.city_b if self.city_a_id == city.pk else self.city_a
+
+    def clean(self):
+        errors = {}
+        if self.city_a_id and self.city_a_id == self.city_b_id:
+            errors["city_b"] = [
+                ValidationError("A city cannot be tied to itself.", code="self_tie")
+            ]
+        elif self.city_a_id and self.city_b_id and self.kind:
+            existing = Tie.objects.between(self.city_a_id, self.city_b_id).filter(kind=self.kind)
+            if self.pk:
+                existing = existing.exclude(pk=self.pk)
+            if existing.exists():
+                errors["__all__"] = [ValidationError(DUPLICATE_TIE, code="duplicate_tie")]
+        check_dates(self, errors)
+        self.explain(errors)
+
+
+class TieCitation(CitationBase):
+    claim_field = "tie"
+    tie = models.ForeignKey(Tie, on_delete=models.CASCADE, related_name="citations")
+    source = models.ForeignKey(Source, on_delete=models.PROTECT, related_name="tie_citations")
+    history = HistoricalRecords()
+
+    class Meta(CitationBase.Meta):
+        verbose_name = "tie citation"
+        constraints = [CitationBase.unique_per_claim("tiecitation", "tie")]
+
+
+class MembershipRole(models.TextChoices):
+    MEMBER = "member", "Member"
+    FOUNDING_MEMBER = "founding_member", "Founding member"
+    BOARD = "board", "Board / steering committee"
+    CHAIR = "chair", "Chair"
+    OBSERVER = "observer", "Observer"
+
+
+class MembershipQuerySet(models.QuerySet):
+    def for_profile(self):
+        """Memberships with organization and cited sources, for profiles and member lists."""
+        return self.select_related("organization", "city", "member_organization").prefetch_related(
+            Prefetch("citations", queryset=MembershipCitation.objects.select_related("source"))
+        )
+
+
+class MembershipManager(models.Manager.from_queryset(MembershipQuerySet)):
+    def get_by_natural_key(self, organization_slug, city_slug, member_slug, role):
+        return self.get(
+            organization__slug=organization_slug,
+            city__slug=city_slug or None,
+            member_organization__slug=member_slug or None,
+            role=role,
+        )
+
+
+class Membership(EDTFMixin, Curated):
+    """A city, or an organization, in an organization."""
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="memberships",
+        verbose_name="organization",
+    )  # fmt: skip
+    city = models.ForeignKey(
+        City, on_delete=models.CASCADE, null=True, blank=True, related_name="memberships",
+        verbose_name="member city",
+    )  # fmt: skip
+    member_organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, null=True, blank=True,
+        related_name="memberships_held", verbose_name="member organization",
+    )  # fmt: skip
+    role = models.CharField(
+        "role", max_length=20, choices=MembershipRole.choices, default=MembershipRole.MEMBER
+    )
+    since = edtf_field("since")
+    since_lower = bound_field("since, earliest")
+    since_upper = bound_field("since, latest")
+    until = edtf_field("until")
+    until_lower = bound_field("until, earliest")
+    until_upper = bound_field("until, latest")
+    summary = models.TextField("summary", blank=True)
+
+    history = HistoricalRecords()
+    objects = MembershipManager()
+    edtf_fields = ("since", "until")
+
+    class Meta:
+        ordering = ["organization__name", "since_lower", "id"]
+        constraints = [
+            verification_constraint("membership"),
+            choices_constraint("role", MembershipRole, "membership"),
+            models.CheckConstraint(
+                condition=Q(city__isnull=False, member_organization__isnull=True)
+                | Q(city__isnull=True, member_organization__isnull=False),
+                name="membership_one_member",
+                violation_error_message="Choose either a member city or a member organization.",
+            ),
+            models.UniqueConstraint(
+                fields=["organization", "city", "role"],
+                condition=Q(city__isnull=False),
+                name="membership_unique_city_role",
+                violation_error_message="This city already has this role in this organization.",
+            ),
+            models.UniqueConstraint(
+                fields=["organization", "member_organization", "role"],
+                condition=Q(member_organization__isnull=False),
+                name="membership_unique_org_role",
+                violation_error_message="This member already has this role in this organization.",
+            ),
+            end_not_before_start("membership", "since", "until"),
+        ]
+
+    def __str__(self):
+        member = self.city.name if self.city_id else self.member_organization.name
+        return f"{member} in {self.organization.name} ({self.get_role_display()})"
+
+    def natural_key(self):
+        return (
+            self.organization.slug,
+            self.city.slug if self.city_id else "",
+            self.member_organization.slug if self.member_organization_id else "",
+            self.role,
+        )
+
+    natural_key.dependencies = ["cities.city", "partnerships.organization"]
+
+    @property
+    def member(self):
+        return self.city if self.city_id else self.member_organization
+
+    def clean(self):
+        errors = {}
+        if bool(self.city_id) == bool(self.member_organization_id):
+            errors["__all__"] = [
+                ValidationError(
+                    "Choose either a member city or a member organization.",
+                    code="one_member",
+                )
+            ]
+        check_dates(self, errors, "since", "until")
+        self.explain(errors)
+
+
+class MembershipCitation(CitationBase):
+    claim_field = "membership"
+    membership = models.ForeignKey(Membership, on_delete=models.CASCADE, related_name="citations")
+    source = models.ForeignKey(
+        Source, on_delete=models.PROTECT, related_name="membership_citations"
+    )
+    history = HistoricalRecords()
+
+    class Meta(CitationBase.Meta):
+        verbose_name = "membership citation"
+        constraints = [CitationBase.unique_per_claim("membershipcitation", "membership")]
+
+
+class InitiativeKind(models.TextChoices):
+    PROGRAMME = "programme", "Programme"
+    PROJECT = "project", "Project"
+    PLATFORM = "platform", "Platform or venue"
+    STRATEGY = "strategy", "Strategy or policy document"
+    OTHER = "other", "Other"
+
+
+class InitiativeManager(models.Manager):
+    def get_by_natural_key(self, slug):
+        return self.get(slug=slug)
+
+
+class Initiative(EDTFMixin, Curated):
+    """A programme, project, platform or strategy led by a city or an organization."""
+
+    name = models.CharField("name", max_length=200)
+    slug = models.SlugField(
+        "slug", max_length=100, unique=True, blank=True,
+        help_text="Used in web addresses; made from the name when left empty.",
+    )  # fmt: skip
+    kind = models.CharField("kind", max_length=16, choices=InitiativeKind.choices)
+    lead_city = models.ForeignKey(
+        City, on_delete=models.CASCADE, null=True, blank=True, related_name="initiatives",
+        verbose_name="lead city",
+    )  # fmt: skip
+    lead_organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, null=True, blank=True,
+        related_name="initiatives", verbose_name="lead organization",
+    )  # fmt: skip
+    partner_cities = models.ManyToManyField(
+        City, blank=True, related_name="partner_initiatives", verbose_name="partner cities"
+    )
+    partner_organizations = models.ManyToManyField(
+        Organization, blank=True, related_name="partner_initiatives",
+        verbose_name="partner organizations",
+    )  # fmt: skip
+    start = edtf_field("start")
+    start_lower = bound_field("start, earliest")
+    start_upper = bound_field("start, latest")
+    end = edtf_field("end")
+    end_lower = bound_field("end, earliest")
+    end_upper = bound_field("end, latest")
+    summary = models.TextField("summary", blank=True)
+    objectives = models.TextField(
+        "objectives", blank=True, help_text="One objective per line, as the source states them."
+    )
+    website = models.URLField("website", max_length=300, blank=True)
+    themes = models.ManyToManyField(
+        Theme, blank=True, related_name="initiatives", verbose_name="themes"
+    )
+
+    history = HistoricalRecords()
+    objects = InitiativeManager()
+    edtf_fields = ("start", "end")
+
+    class Meta:
+        ordering = ["name", "slug"]
+        constraints = [
+            verification_constraint("initiative"),
+            choices_constraint("kind", InitiativeKind, "initiative"),
+            models.CheckConstraint(
+                condition=Q(lead_city__isnull=False) | Q(lead_organization__isnull=False),
+                name="initiative_has_lead",
+                violation_error_message="Name the city or organization that leads it.",
+            ),
+            end_not_before_start("initiative"),
+        ]
+
+    def __str__(self):
+        return self.name
+
+    def natural_key(self):
+        return (self.slug,)
+
+    @property
+    def objective_list(self):
+        return [line.strip() for line in self.objectives.splitlines() if line.strip()]
+
+    def clean(self):
+        errors = {}
+        if not self.lead_city_id and not self.lead_organization_id:
+            errors["__all__"] = [
+                ValidationError("Name the city or organization that leads it.", code="no_lead")
+            ]
+        check_dates(self, errors)
+        self.explain(errors)
+
+    def save(self, *args, **kwargs):
+        if not self.slug:
+            self.slug = slug_for(Initiative, self.name)
+        super().save(*args, **kwargs)
+
+
+class InitiativeCitation(CitationBase):
+    claim_field = "initiative"
+    initiative = models.ForeignKey(Initiative, on_delete=models.CASCADE, related_name="citations")
+    source = models.ForeignKey(
+        Source, on_delete=models.PROTECT, related_name="initiative_citations"
+    )
+    history = HistoricalRecords()
+
+    class Meta(CitationBase.Meta):
+        verbose_name = "initiative citation"
+        constraints = [CitationBase.unique_per_claim("initiativecitation", "initiative")]
+
+
+class EventKind(models.TextChoices):
+    VISIT = "visit", "Visit"
+    AGREEMENT = "agreement", "Agreement signed"
+    AWARD = "award", "Award"
+    DESIGNATION = "designation", "Designation"
+    AID = "aid", "Aid"
+    JOINED = "joined", "Joined a network"
+    LEFT = "left", "Left a network"
+    SUMMIT = "summit", "Summit or conference"
+    FOUNDED = "founded", "Founded an organization or programme"
+    OTHER = "other", "Other"
+
+
+class EventManager(models.Manager):
+    def get_by_natural_key(self, slug):
+        return self.get(slug=slug)
+
+
+class Event(EDTFMixin, Curated):
+    """Something that happened at a (possibly unknown) date."""
+
+    slug = models.SlugField(
+        "slug", max_length=100, unique=True, blank=True,
+        help_text="Used in web addresses; made from the name when left empty.",
+    )  # fmt: skip
+    kind = models.CharField("kind", max_length=16, choices=EventKind.choices)
+    title = models.CharField("title", max_length=300)
+    date = edtf_field("date")
+    date_lower = bound_field("date, earliest")
+    date_upper = bound_field("date, latest")
+    city = models.ForeignKey(
+        City, on_delete=models.CASCADE, null=True, blank=True, related_name="events",
+        verbose_name="city",
+    )  # fmt: skip
+    partner_city = models.ForeignKey(
+        City, on_delete=models.SET_NULL, null=True, blank=True, related_name="partner_events",
+        verbose_name="other city",
+    )  # fmt: skip
+    organization = models.ForeignKey(
+        Organization, on_delete=models.SET_NULL, null=True, blank=True, related_name="events",
+        verbose_name="organization",
+    )  # fmt: skip
+    initiative = models.ForeignKey(
+        Initiative, on_delete=models.SET_NULL, null=True, blank=True, related_name="events",
+        verbose_name="initiative",
+    )  # fmt: skip
+    tie = models.ForeignKey(
+        Tie, on_delete=models.SET_NULL, null=True, blank=True, related_name="events",
+        verbose_name="tie",
+    )  # fmt: skip
+    summary = models.TextField("summary", blank=True)
+    themes = models.ManyToManyField(Theme, blank=True, related_name="events", verbose_name="themes")
+
+    history = HistoricalRecords()
+    objects = EventManager()
+    edtf_fields = ("date",)
+
+    class Meta:
+        ordering = ["date_lower", "slug"]
+        constraints = [
+            verification_constraint("event"),
+            choices_constraint("kind", EventKind, "event"),
+            models.CheckConstraint(
+                condition=Q(city__isnull=False) | Q(organization__isnull=False),
+                name="event_has_actor",
+                violation_error_message="Name the city or organization the event concerns.",
+            ),
+        ]
+
+    def __str__(self):
+        return self.title
+
+    def natural_key(self):
+        return (self.slug,)
+
+    def clean(self):
+        errors = {}
+        if not self.city_id and not self.organization_id:
+            errors["__all__"] = [
+                ValidationError(
+                    "Name the city or organization the event concerns.", code="no_actor"
+                )
+            ]
+        self.explain(errors)
+
+    def save(self, *args, **kwargs):
+        if not self.slug:
+            self.slug = slug_for(Event, self.title)
+        super().save(*args, **kwargs)
+
+
+class EventCitation(CitationBase):
+    claim_field = "event"
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="citations")
+    source = models.ForeignKey(Source, on_delete=models.PROTECT, related_name="event_citations")
+    history = HistoricalRecords()
+
+    class Meta(CitationBase.Meta):
+        verbose_name = "event citation"
+        constraints = [CitationBase.unique_per_claim("eventcitation", "event")]
+
+
+class Measure(models.TextChoices):
+    POPULATION = "population", "Population"
+    SISTER_CITIES = "sister_cities", "Sister cities"
+    PARTNER_CITIES = "partner_cities", "Partner cities"
+    FRIENDSHIP_CITIES = "friendship_cities", "Friendship cities"
+    MEMBERS = "members", "Members"
+    PARTNER_COMPANIES = "partner_companies", "Partner companies"
+    OTHER = "other", "Other"
+
+
+class Qualifier(models.TextChoices):
+    EXACT = "exact", "exactly"
+    MORE_THAN = "more_than", "more than"
+    AT_LEAST = "at_least", "at least"
+    ABOUT = "about", "about"
+    FEWER_THAN = "fewer_than", "fewer than"
+
+
+# Which tie kind a stated count of ties corresponds to, so profiles can show stated vs recorded.
+MEASURE_TIE_KIND = {
+    Measure.SISTER_CITIES: TieKind.SISTER,
+    Measure.PARTNER_CITIES: TieKind.PARTNER,
+    Measure.FRIENDSHIP_CITIES: TieKind.FRIENDSHIP,
+}
+
+
+class StatedFigureManager(models.Manager):
+    def get_by_natural_key(self, slug):
+        return self.get(slug=slug)
+
+
+class StatedFigure(EDTFMixin, Curated):
+    """What a source says about a count or size, kept apart from what the atlas records."""
+
+    slug = models.SlugField(
+        "slug", max_length=100, unique=True, blank=True,
+        help_text="Used in web addresses; made from the name when left empty.",
+    )  # fmt: skip
+    city = models.ForeignKey(
+        City, on_delete=models.CASCADE, null=True, blank=True, related_name="stated_figures",
+        verbose_name="city",
+    )  # fmt: skip
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, null=True, blank=True,
+        related_name="stated_figures", verbose_name="organization",
+    )  # fmt: skip
+    initiative = models.ForeignKey(
+        Initiative, on_delete=models.CASCADE, null=True, blank=True,
+        related_name="stated_figures", verbose_name="initiative",
+    )  # fmt: skip
+    measure = models.CharField("measure", max_length=20, choices=Measure.choices)
+    label = models.CharField(
+        "label", max_length=200, blank=True,
+        help_text="What is counted, in the source's words when the measure is not enough: "
+        "'Japanese companies'.",
+    )  # fmt: skip
+    qualifier = models.CharField(
+        "qualifier", max_length=12, choices=Qualifier.choices, default=Qualifier.EXACT,
+        help_text="'over 3.5 million' is more than 3,500,000, not exactly.",
+    )  # fmt: skip
+    value = models.PositiveBigIntegerField("value")
+    as_of = edtf_field(
+        "as of", help_text="When the figure applies; empty when the source does not say."
+    )
+    as_of_lower = bound_field("as of, earliest")
+    as_of_upper = bound_field("as of, latest")
+
+    history = HistoricalRecords()
+    objects = StatedFigureManager()
+    edtf_fields = ("as_of",)
+
+    class Meta:
+        ordering = ["measure", "slug"]
+        constraints = [
+            verification_constraint("statedfigure"),
+            choices_constraint("measure", Measure, "statedfigure"),
+            choices_constraint("qualifier", Qualifier, "statedfigure"),
+            models.CheckConstraint(
+                condition=Q(city__isnull=False, organization__isnull=True, initiative__isnull=True)
+                | Q(city__isnull=True, organization__isnull=False, initiative__isnull=True)
+                | Q(city__isnull=True, organization__isnull=True, initiative__isnull=False),
+                name="statedfigure_one_subject",
+                violation_error_message="A figure is about exactly one city, organization or "
+                "initiative.",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.subject}: {self.display}"
+
+    def natural_key(self):
+        return (self.slug,)
+
+    @property
+    def subject(self):
+        return self.city or self.organization or self.initiative
+
+    @property
+    def display(self):
+        """'more than 3,500,000 population' or '53 sister cities'."""
+        qualifier = "" if self.qualifier == Qualifier.EXACT else f"{self.get_qualifier_display()} "
+        what = self.label or self.get_measure_display().lower()
+        return f"{qualifier}{self.value:,} {what}"
+
+    def clean(self):
+        errors = {}
+        subjects = [self.city_id, self.organization_id, self.initiative_id]
+        if sum(1 for s in subjects if s) != 1:
+            errors["__all__"] = [
+                ValidationError(
+                    "A figure is about exactly one city, organization or initiative.",
+                    code="one_subject",
+                )
+            ]
+        self.explain(errors)
+
+    def save(self, *args, **kwargs):
+        if not self.slug:
+            self.slug = slug_for(StatedFigure, f"{self.subject} {self.measure}")
+        super().save(*args, **kwargs)
+
+
+class StatedFigureCitation(CitationBase):
+    claim_field = "figure"
+    figure = models.ForeignKey(StatedFigure, on_delete=models.CASCADE, related_name="citations")
+    source = models.ForeignKey(Source, on_delete=models.PROTECT, related_name="figure_citations")
+    history = HistoricalRecords()
+
+    class Meta(CitationBase.Meta):
+        verbose_name = "stated figure citation"
+        constraints = [CitationBase.unique_per_claim("statedfigurecitation", "figure")]
+
+
+class OrganizationCitation(CitationBase):
+    claim_field = "organization"
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="citations"
+    )
+    source = models.ForeignKey(
+        Source, on_delete=models.PROTECT, related_name="organization_citations"
+    )
+    history = HistoricalRecords()
+
+    class Meta(CitationBase.Meta):
+        verbose_name = "organization citation"
+        constraints = [CitationBase.unique_per_claim("organizationcitation", "organization")]
