@@ -1,8 +1,14 @@
+import hashlib
+import hmac
+import secrets
+
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F, Prefetch, Q
 from django.db.models.functions import Greatest, Least
 from django.urls import reverse
+from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
 from cities.models import (
@@ -767,3 +773,87 @@ class OrganizationCitation(CitationBase):
     class Meta(CitationBase.Meta):
         verbose_name = "organization citation"
         constraints = [CitationBase.unique_per_claim("organizationcitation", "organization")]
+
+
+class ApiKeyQuerySet(models.QuerySet):
+    def live(self):
+        return self.filter(revoked_at__isnull=True)
+
+
+class ApiKey(models.Model):
+    """A partner's key for the API. Only a SHA-256 of the key is kept; the key itself is
+    shown once, when it is created, and cannot be recovered afterwards."""
+
+    PREFIX_LENGTH = 8
+
+    name = models.CharField(
+        "partner", max_length=200,
+        help_text="Who holds the key: the institution, network or tool, and a contact.",
+    )  # fmt: skip
+    prefix = models.CharField(
+        "key starts with", max_length=PREFIX_LENGTH, unique=True, editable=False,
+        help_text="The first characters of the key, to tell keys apart; not secret.",
+    )  # fmt: skip
+    hashed_key = models.CharField("SHA-256 of the key", max_length=64, unique=True, editable=False)
+    requests_per_hour = models.PositiveIntegerField(
+        "requests per hour", null=True, blank=True,
+        help_text="Leave empty for the standard partner limit (API_KEY_THROTTLE_RATE).",
+    )  # fmt: skip
+    created_at = models.DateTimeField("created", auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+        related_name="+", verbose_name="created by", editable=False,
+    )  # fmt: skip
+    revoked_at = models.DateTimeField("revoked", null=True, blank=True, editable=False)
+
+    objects = ApiKeyQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = "API key"
+        ordering = ["-created_at", "id"]
+        # Only Editors manage keys: the Researcher group's add/change rights, granted for
+        # every model by groups.sync_groups, must not reach them.
+        default_permissions = ()
+        permissions = [("manage_apikey", "Can create and revoke partner API keys")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(requests_per_hour__isnull=True) | Q(requests_per_hour__gt=0),
+                name="apikey_rate_positive",
+                violation_error_message="A key needs at least one request per hour; revoke it "
+                "instead.",
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def is_revoked(self):
+        return self.revoked_at is not None
+
+    @staticmethod
+    def hash(raw_key):
+        return hashlib.sha256(raw_key.encode()).hexdigest()
+
+    def generate(self):
+        """Give this key a new secret and return it; the caller shows it once and forgets it."""
+        while True:
+            raw = secrets.token_urlsafe(32)
+            prefix = raw[: self.PREFIX_LENGTH]
+            if not ApiKey.objects.filter(prefix=prefix).exists():
+                break
+        self.prefix, self.hashed_key = prefix, self.hash(raw)
+        return raw
+
+    @classmethod
+    def find(cls, raw_key):
+        """The key matching `raw_key`, revoked or not, or None."""
+        candidate = cls.objects.filter(prefix=raw_key[: cls.PREFIX_LENGTH]).first()
+        if candidate and hmac.compare_digest(candidate.hashed_key, cls.hash(raw_key)):
+            return candidate
+        return None
+
+    def revoke(self):
+        if self.revoked_at is None:
+            self.revoked_at = timezone.now()
+            self.save(update_fields=["revoked_at"])
