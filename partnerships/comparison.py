@@ -1,0 +1,389 @@
+"""Figures that set two to four cities side by side.
+
+The one place that computes a comparison: the /compare/ page renders what `compare()` returns
+and the API's comparison endpoint serializes the same dictionary, so both always agree.
+`parse_cities()` turns the `cities=` parameter into cities, or raises a ComparisonError whose
+messages say what to fix.
+"""
+
+from collections import Counter, defaultdict
+
+from django.db.models import Prefetch, Q
+
+from cities.dates import humanize
+from cities.models import City
+from cities.regions import REGIONS, UNKNOWN, region_name, region_of
+from cities.text import fold
+
+from .models import (
+    MEASURE_TIE_KIND,
+    Measure,
+    Membership,
+    StatedFigure,
+    StatedFigureCitation,
+    Tie,
+    TieKind,
+)
+
+MIN_CITIES = 2
+MAX_CITIES = 4
+# Beyond this many names nothing is looked up: the message about the count is enough.
+MAX_TOKENS = 12
+EXAMPLE = "for example ?cities=yokohama,taipei"
+
+
+class ComparisonError(ValueError):
+    """The `cities=` parameter cannot be compared. `messages` are sentences for the reader;
+    `suggestions` maps a name that was not understood to cities it may have meant."""
+
+    def __init__(self, messages, suggestions=None):
+        super().__init__(" ".join(messages))
+        self.messages = list(messages)
+        self.suggestions = suggestions or {}
+
+
+def split_tokens(values):
+    """Names from `cities=a,b` or from several `cities=` fields (the picker sends four)."""
+    if isinstance(values, str):
+        values = [values]
+    return [token.strip() for value in values for token in value.split(",") if token.strip()]
+
+
+def _brief(city):
+    return {"slug": city.slug, "name": city.name, "country": city.country, "url": city.url}
+
+
+def _with_url(city):
+    city.url = city.get_absolute_url()
+    return city
+
+
+def parse_cities(values):
+    """The cities named by slug or by any of their names, in the order given.
+
+    Raises ComparisonError listing every problem at once: too few or too many cities, a
+    name that matches no city or several, a city named twice.
+    """
+    tokens = split_tokens(values)
+    if not tokens:
+        raise ComparisonError([f"Choose two to four cities to compare, {EXAMPLE}."])
+    if len(tokens) > MAX_TOKENS:
+        raise ComparisonError(
+            [f"A comparison takes two to four cities; {len(tokens)} were given. {EXAMPLE}."]
+        )
+    messages, suggestions = [], {}
+    # One query for everything given as a slug, the usual case of a shared URL.
+    by_slug = {c.slug: c for c in City.objects.filter(slug__in=[t.lower() for t in tokens])}
+    resolved = []
+    for token in tokens:
+        city = by_slug.get(token.lower())
+        if city is None:
+            city = _by_name(token, messages, suggestions)
+        if city is not None:
+            resolved.append((token, city))
+    seen = {}
+    for token, city in resolved:
+        if city.pk in seen and seen[city.pk] != token:
+            messages.append(
+                f"{city.name} is listed twice (as “{seen[city.pk]}” and “{token}”): "
+                "list each city once."
+            )
+        elif city.pk in seen:
+            messages.append(f"{city.name} is listed twice: list each city once.")
+        seen.setdefault(city.pk, token)
+    if len(tokens) > MAX_CITIES:
+        messages.insert(
+            0,
+            f"Compare at most {MAX_CITIES} cities at a time: {len(tokens)} were given, "
+            f"remove {len(tokens) - MAX_CITIES}.",
+        )
+    elif len(tokens) < MIN_CITIES and not messages:
+        messages.append("Add at least one more city: a comparison needs two to four.")
+    if messages:
+        raise ComparisonError(messages, suggestions)
+    return [_with_url(city) for _token, city in resolved]
+
+
+def _by_name(token, messages, suggestions):
+    """The one city with this exact name (any of its names, folded), or None after saying why."""
+    folded = fold(token)
+    matches = list(
+        City.objects.filter(Q(folded_name=folded) | Q(alternate_names__folded=folded))
+        .distinct()
+        .order_by("name", "slug")[:6]
+    )
+    if len(matches) == 1:
+        return matches[0]
+    if matches:
+        messages.append(f"Several cities are called “{token}”: choose one of them.")
+        suggestions[token] = [_brief(_with_url(c)) for c in matches]
+        return None
+    near = list(City.objects.search(token).order_by("name", "slug")[:5]) if folded else []
+    messages.append(f"No city in the atlas is called “{token}” or has it as its slug.")
+    if near:
+        suggestions[token] = [_brief(_with_url(c)) for c in near]
+    return None
+
+
+def _stated(figure):
+    return {
+        "value": figure.value,
+        "qualifier": figure.qualifier,
+        "display": figure.display,
+        "as_of": figure.as_of,
+        "as_of_display": humanize(figure.as_of, unknown="date not stated"),
+        "sources": [
+            {
+                "title": c.source.title,
+                "url": c.source.get_absolute_url(),
+                "locator": c.locator,
+            }
+            for c in figure.citations.all()
+        ],
+    }
+
+
+def _latest_figures(cities):
+    """The most recent stated figure per city and measure (undated ones count as oldest)."""
+    figures = (
+        StatedFigure.objects.filter(city__in=cities)
+        .prefetch_related(
+            Prefetch("citations", queryset=StatedFigureCitation.objects.select_related("source"))
+        )
+        .order_by("city_id", "measure", "as_of_lower", "slug")
+    )
+    latest = {}
+    for figure in figures:
+        key = (figure.city_id, figure.measure)
+        if key not in latest or figure.as_of_lower is not None:
+            latest[key] = figure
+    return latest
+
+
+def _decade(tie):
+    return tie.start_lower.year // 10 * 10 if tie.start_lower else None
+
+
+def compare(cities):
+    """Side-by-side figures for `cities` (two to four City objects), as plain data.
+
+    Five queries whatever the number of ties: the ties of all the cities with both ends,
+    stated figures and their citations, memberships with organizations, themes.
+    """
+    cities = list(cities)
+    ids = [c.pk for c in cities]
+    index = {pk: i for i, pk in enumerate(ids)}
+    n = len(cities)
+
+    def per_city(default=0):
+        return [default for _ in range(n)]
+
+    ties = list(Tie.objects.for_list().filter(Q(city_a__in=ids) | Q(city_b__in=ids)))
+    by_kind = defaultdict(per_city)
+    by_decade = defaultdict(per_city)
+    partners = [{} for _ in range(n)]  # partner pk -> (City, [kinds])
+    direct = []
+    for tie in ties:
+        ends = [pk for pk in (tie.city_a_id, tie.city_b_id) if pk in index]
+        if len(ends) == 2:
+            direct.append(tie)
+        for pk in ends:
+            i = index[pk]
+            by_kind[tie.kind][i] += 1
+            by_decade[_decade(tie)][i] += 1
+            partner = tie.city_b if tie.city_a_id == pk else tie.city_a
+            partners[i].setdefault(partner.pk, (partner, []))[1].append(tie.kind)
+
+    figures = _latest_figures(ids)
+    memberships = list(
+        Membership.objects.filter(city__in=ids)
+        .select_related("organization")
+        .order_by("organization__name", "since_lower", "id")
+    )
+    themes_through = City.themes.through.objects.filter(city_id__in=ids).select_related("theme")
+
+    return {
+        "cities": [
+            {
+                **_brief(c),
+                "country_name": c.country_name,
+                "region": region_of(c.country),
+                "region_name": region_name(region_of(c.country)),
+                "latitude": c.latitude,
+                "longitude": c.longitude,
+            }
+            for c in cities
+        ],
+        "figures": _figure_rows(cities, by_kind, partners, memberships, figures),
+        "ties_by_kind": [
+            {"kind": kind, "label": label, "counts": by_kind[kind]}
+            for kind, label in TieKind.choices
+            if kind in by_kind
+        ],
+        "partners_by_region": _regions(partners),
+        "ties_by_decade": _decades(by_decade),
+        "shared_partners": _shared_partners(partners, set(ids)),
+        "direct_ties": [
+            {
+                "cities": [tie.city_a.slug, tie.city_b.slug],
+                "kind": tie.kind,
+                "kind_label": tie.get_kind_display(),
+                "start": tie.start,
+                "start_display": humanize(tie.start),
+                "url": tie.get_absolute_url(),
+            }
+            for tie in direct
+        ],
+        "organizations": _organizations(memberships, index, n),
+        "themes": _themes(themes_through, index, n),
+    }
+
+
+def _figure_rows(cities, by_kind, partners, memberships, figures):
+    def stated(measure):
+        return [
+            _stated(figures[(c.pk, measure)]) if (c.pk, measure) in figures else None
+            for c in cities
+        ]
+
+    rows = [
+        {
+            "key": "population",
+            "label": "Population",
+            "recorded": [c.population for c in cities],
+            "recorded_note": [
+                f"in {c.population_year}" if c.population and c.population_year else ""
+                for c in cities
+            ],
+            "stated": stated(Measure.POPULATION),
+        },
+        {
+            "key": "ties",
+            "label": "Ties, all kinds",
+            "recorded": [sum(counts[i] for counts in by_kind.values()) for i in range(len(cities))],
+            "stated": [None for _ in cities],
+        },
+    ]
+    for measure, kind in MEASURE_TIE_KIND.items():
+        rows.append(
+            {
+                "key": str(measure),
+                "label": Measure(measure).label,
+                "recorded": by_kind[kind] if kind in by_kind else [0 for _ in cities],
+                "stated": stated(measure),
+            }
+        )
+    rows.append(
+        {
+            "key": "partner_countries",
+            "label": "Partner countries",
+            "recorded": [len({c.country for c, _k in p.values() if c.country}) for p in partners],
+            "stated": [None for _ in cities],
+        }
+    )
+    rows.append(
+        {
+            "key": "memberships",
+            "label": "Network memberships",
+            "recorded": [
+                len({m.organization_id for m in memberships if m.city_id == c.pk}) for c in cities
+            ],
+            "stated": [None for _ in cities],
+        }
+    )
+    return rows
+
+
+def _regions(partners):
+    counts = defaultdict(lambda: [0 for _ in partners])
+    for i, found in enumerate(partners):
+        for city, _kinds in found.values():
+            counts[region_of(city.country)][i] += 1
+    totals = [len(found) for found in partners]
+    order = [*REGIONS, UNKNOWN]
+    return [
+        {
+            "region": region,
+            "label": region_name(region),
+            "counts": counts[region],
+            "shares": [
+                round(c / t, 3) if t else 0 for c, t in zip(counts[region], totals, strict=True)
+            ],
+        }
+        for region in order
+        if region in counts
+    ]
+
+
+def _decades(by_decade):
+    dated = sorted(d for d in by_decade if d is not None)
+    rows = []
+    if dated:
+        n = len(next(iter(by_decade.values())))
+        for decade in range(dated[0], dated[-1] + 10, 10):
+            counts = by_decade.get(decade, [0] * n)
+            rows.append({"decade": decade, "label": f"{decade}s", "counts": counts})
+    if None in by_decade:
+        rows.append({"decade": None, "label": "date unknown", "counts": by_decade[None]})
+    return rows
+
+
+def _shared_partners(partners, compared):
+    """Cities tied to at least two of the compared cities, the most widely shared first."""
+    seen = Counter(pk for found in partners for pk in found if pk not in compared)
+    rows = []
+    for pk, count in seen.items():
+        if count < 2:
+            continue
+        city = next(found[pk][0] for found in partners if pk in found)
+        rows.append(
+            {
+                **_brief(_with_url(city)),
+                "shared_by": count,
+                "kinds": [sorted(set(found[pk][1])) if pk in found else [] for found in partners],
+            }
+        )
+    rows.sort(key=lambda row: (-row["shared_by"], row["name"], row["slug"]))
+    return rows
+
+
+def _organizations(memberships, index, n):
+    """Every organization any compared city belongs to, those shared by most cities first."""
+    rows = {}
+    for m in memberships:
+        org = m.organization
+        row = rows.setdefault(
+            org.pk,
+            {
+                "slug": org.slug,
+                "name": org.name,
+                "acronym": org.acronym,
+                "url": org.get_absolute_url(),
+                "roles": [None for _ in range(n)],
+            },
+        )
+        i = index[m.city_id]
+        if row["roles"][i] is None:  # first (earliest) role per city
+            row["roles"][i] = {
+                "role": m.role,
+                "label": m.get_role_display(),
+                "since": m.since,
+                "since_display": humanize(m.since, unknown="since: date unknown"),
+            }
+    result = list(rows.values())
+    for row in result:
+        row["shared_by"] = sum(1 for r in row["roles"] if r is not None)
+        row["shared"] = row["shared_by"] >= 2
+    result.sort(key=lambda row: (-row["shared_by"], row["name"]))
+    return result
+
+
+def _themes(through, index, n):
+    rows = {}
+    for link in through:
+        theme = link.theme
+        row = rows.setdefault(
+            theme.pk, {"slug": theme.slug, "name": theme.name, "cities": [False] * n}
+        )
+        row["cities"][index[link.city_id]] = True
+    return sorted(rows.values(), key=lambda row: (-sum(row["cities"]), row["name"]))
