@@ -1,0 +1,392 @@
+"""Curation admin for the places and for the reference data every claim cites.
+
+The building blocks every curated model shares (verification actions, the "source" and
+"date" filters, citation inlines, count columns) live here as well: partnerships imports
+cities, never the reverse. partnerships/admin.py extends CityAdmin with the city's ties.
+"""
+
+from django import forms
+from django.contrib import admin
+from django.contrib.admin.widgets import AutocompleteSelect
+from django.db import models, transaction
+from django.db.models import Count, Exists, IntegerField, OuterRef, Q, Subquery, Value
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+from django_countries import countries
+from simple_history.admin import SimpleHistoryAdmin
+from simple_history.utils import bulk_update_with_history
+
+from . import dates
+from .models import AlternateName, City, CityCitation, Source, Theme, Verification
+from .text import fold
+
+SOURCE_REQUIRED = "Choose the source this claim cites."
+CURATION_FIELDSET = (
+    "Curation",
+    {"fields": ["verification", "curator_notes", ("created_at", "updated_at")]},
+)
+
+
+def count_of(model, field):
+    """The number of `model` rows whose `field` points at the outer row.
+
+    A subquery rather than Count(): it needs no GROUP BY, so several counts can sit beside
+    list_select_related in a single changelist query.
+    """
+    rows = (
+        model._default_manager.filter(**{field: OuterRef("pk")})
+        .order_by()
+        .values(field)
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    return Coalesce(Subquery(rows, output_field=IntegerField()), Value(0))
+
+
+def citation_relation(model):
+    """The citation table of a claim model and the name of its foreign key to the claim."""
+    rel = model._meta.get_field("citations")
+    return rel.related_model, rel.field.name
+
+
+def folded_search(queryset, found, search_term, *paths):
+    """Widen the admin's search to rows whose city at one of `paths` matches `search_term`
+    once accents, case and script are folded (Одеса finds Odesa)."""
+    if not fold(search_term):
+        return found
+    matching = City.objects.search(search_term).values("pk")
+    by_city = Q()
+    for path in paths:
+        by_city |= Q(**{f"{path}__in": matching})
+    return queryset.filter(Q(pk__in=found.values("pk")) | by_city)
+
+
+# Filters -----------------------------------------------------------------------------------
+
+
+class SourceFilter(admin.SimpleListFilter):
+    """Claims citing at least one source, or none yet: the queue of claims to source."""
+
+    title = "source"
+    parameter_name = "sourced"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Has a source"), ("no", "No source yet")]
+
+    def queryset(self, request, queryset):
+        citation_model, claim = citation_relation(queryset.model)
+        cited = Exists(citation_model.objects.filter(**{claim: OuterRef("pk")}))
+        if self.value() == "yes":
+            return queryset.filter(cited)
+        if self.value() == "no":
+            return queryset.filter(~cited)
+        return queryset
+
+
+class DateKnownFilter(admin.SimpleListFilter):
+    """Whether an EDTF date field is known or left empty because no source gives it."""
+
+    field = None
+
+    @classmethod
+    def on(cls, field, title="date"):
+        return type(
+            f"{field.title()}KnownFilter",
+            (cls,),
+            {"field": field, "title": title, "parameter_name": f"{field}_known"},
+        )
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Date known"), ("no", "Date unknown")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.exclude(**{self.field: ""})
+        if self.value() == "no":
+            return queryset.filter(**{self.field: ""})
+        return queryset
+
+
+class CountryFilter(admin.SimpleListFilter):
+    """Countries that some city in the atlas lies in, rather than all 250 of ISO 3166."""
+
+    title = "country"
+    parameter_name = "country"
+    paths = ("country",)
+
+    @classmethod
+    def on(cls, *paths, title="country"):
+        return type("CountryFilter", (cls,), {"paths": paths, "title": title})
+
+    def lookups(self, request, model_admin):
+        codes = City.objects.exclude(country="").order_by().values_list("country", flat=True)
+        return sorted(((code, countries.name(code)) for code in set(codes)), key=lambda c: c[1])
+
+    def queryset(self, request, queryset):
+        if not self.value():
+            return queryset
+        where = Q()
+        for path in self.paths:
+            where |= Q(**{path: self.value()})
+        return queryset.filter(where)
+
+
+# Inlines -----------------------------------------------------------------------------------
+
+
+class PreloadedAutocompleteSelect(AutocompleteSelect):
+    """An autocomplete that shows the related object its row already holds.
+
+    The stock widget looks the selected value up again, one query per inline row; the
+    inline's queryset loads these objects with select_related instead.
+    """
+
+    preloaded = None
+
+    def optgroups(self, name, value, attr=None):
+        obj = self.preloaded
+        selected = {str(v) for v in value if str(v) not in self.choices.field.empty_values}
+        if obj is None or selected != {str(obj.pk)}:
+            return super().optgroups(name, value, attr)
+        options = [] if self.is_required else [self.create_option(name, "", "", False, 0)]
+        label = self.choices.field.label_from_instance(obj)
+        options.append(self.create_option(name, obj.pk, label, selected, len(options)))
+        return [(None, options, 0)]
+
+
+class PreloadingForm(forms.ModelForm):
+    """Hands the instance's loaded related objects to its autocomplete widgets."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name, field in self.fields.items():
+            widget = getattr(field.widget, "widget", field.widget)
+            if isinstance(widget, PreloadedAutocompleteSelect):
+                model_field = self.instance._meta.get_field(name)
+                if model_field.is_cached(self.instance):
+                    widget.preloaded = getattr(self.instance, name)
+
+
+class PreloadedInline(admin.TabularInline):
+    """An inline whose autocompletes cost no query per row, whatever the number of rows."""
+
+    extra = 0
+    form = PreloadingForm
+    formfield_overrides = {models.TextField: {"widget": forms.Textarea(attrs={"rows": 2})}}
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if "widget" not in kwargs and db_field.name in self.get_autocomplete_fields(request):
+            kwargs["widget"] = PreloadedAutocompleteSelect(
+                db_field, self.admin_site, using=kwargs.get("using")
+            )
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def get_queryset(self, request):
+        fks = [
+            name
+            for name in self.get_autocomplete_fields(request)
+            if self.model._meta.get_field(name).many_to_one
+        ]
+        return super().get_queryset(request).select_related(*fks)
+
+
+class CitationInline(PreloadedInline):
+    """The sources a claim cites, each with where in the source (the locator)."""
+
+    fields = ("source", "locator", "quote")
+    autocomplete_fields = ("source",)
+    verbose_name = "citation"
+    verbose_name_plural = "sources cited"
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        field = super().formfield_for_foreignkey(db_field, request, **kwargs)
+        if db_field.name == "source":
+            field.error_messages["required"] = SOURCE_REQUIRED
+        return field
+
+
+# Base admins -------------------------------------------------------------------------------
+
+
+class CuratedAdmin(SimpleHistoryAdmin):
+    """A curated record: verification state, bulk verification, edit history, source count."""
+
+    actions = ["mark_verified", "mark_disputed"]
+    readonly_fields = ("created_at", "updated_at")
+    list_per_page = 50
+
+    def get_queryset(self, request):
+        citation_model, claim = citation_relation(self.model)
+        return super().get_queryset(request).annotate(source_count=count_of(citation_model, claim))
+
+    @admin.display(description="sources", ordering="source_count")
+    def sources(self, obj):
+        return obj.source_count
+
+    @admin.action(description="Mark selected as verified", permissions=["change"])
+    def mark_verified(self, request, queryset):
+        self.set_verification(request, queryset, Verification.VERIFIED)
+
+    @admin.action(description="Mark selected as disputed", permissions=["change"])
+    def mark_disputed(self, request, queryset):
+        self.set_verification(request, queryset, Verification.DISPUTED)
+
+    def set_verification(self, request, queryset, state):
+        """Set `verification` on every selected row, with one history record each."""
+        manager = self.model._default_manager
+        with transaction.atomic():
+            # Re-read by primary key: the changelist queryset carries annotations and joins.
+            rows = list(manager.filter(pk__in=queryset.values("pk")).exclude(verification=state))
+            now = timezone.now()
+            for row in rows:
+                row.verification, row.updated_at = state, now
+            bulk_update_with_history(
+                rows,
+                self.model,
+                ["verification", "updated_at"],
+                default_user=request.user,
+                default_change_reason=f"Marked as {state.label.lower()} from the list",
+            )
+        opts = self.model._meta
+        noun = opts.verbose_name if len(rows) == 1 else opts.verbose_name_plural
+        self.message_user(request, f"{len(rows)} {noun} marked as {state.label.lower()}.")
+
+
+class CitationAdmin(SimpleHistoryAdmin):
+    """One table of citations, for finding every claim that cites a source at a place."""
+
+    list_filter = ("source__kind",)
+    readonly_fields = ("created_at",)
+
+    def get_list_display(self, request):
+        return (self.model.claim_field, "source", "locator", "created_at")
+
+    def get_autocomplete_fields(self, request):
+        return (self.model.claim_field, "source")
+
+    def get_search_fields(self, request):
+        return ("source__title", "source__slug", "locator", "quote", *self.claim_search_fields)
+
+    claim_search_fields = ()
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        field = super().formfield_for_foreignkey(db_field, request, **kwargs)
+        if db_field.name == "source":
+            field.error_messages["required"] = SOURCE_REQUIRED
+        return field
+
+
+# Cities and reference data -----------------------------------------------------------------
+
+
+class AlternateNameInline(PreloadedInline):
+    model = AlternateName
+    fields = ("name", "language", "kind")
+
+
+class CityCitationInline(CitationInline):
+    model = CityCitation
+
+
+@admin.register(City)
+class CityAdmin(CuratedAdmin):
+    list_display = ("name", "country", "sources", "verification", "updated_at")
+    list_select_related = ()
+    list_filter = (CountryFilter, "verification", SourceFilter)
+    search_fields = ("name", "alternate_names__name", "slug", "wikidata_id")
+    autocomplete_fields = ("themes",)
+    prepopulated_fields = {"slug": ("name",)}
+    inlines = [AlternateNameInline, CityCitationInline]
+    fieldsets = [
+        (None, {"fields": ["name", "slug", "country", "subdivision"]}),
+        (
+            "Facts",
+            {
+                "fields": [
+                    ("latitude", "longitude"),
+                    ("population", "population_year"),
+                    ("wikidata_id", "geonames_id"),
+                    "website",
+                ]
+            },
+        ),
+        ("Profile", {"fields": ["summary", "approach", "themes"]}),
+        CURATION_FIELDSET,
+    ]
+
+    def get_search_results(self, request, queryset, search_term):
+        found, _ = super().get_search_results(request, queryset, search_term)
+        # The subquery form never repeats a city matched by several alternate names.
+        return folded_search(queryset, found, search_term, "pk"), False
+
+    def formfield_for_choice_field(self, db_field, request, **kwargs):
+        field = super().formfield_for_choice_field(db_field, request, **kwargs)
+        if db_field.name == "country":
+            # The model's message names the expected form; the form's stock one does not.
+            field.error_messages["invalid_choice"] = db_field.error_messages["invalid_choice"]
+        return field
+
+
+@admin.register(AlternateName)
+class AlternateNameAdmin(SimpleHistoryAdmin):
+    list_display = ("name", "city", "language", "kind")
+    list_select_related = ("city",)
+    list_filter = ("kind", CountryFilter.on("city__country"))
+    search_fields = ("name", "city__name", "language")
+    autocomplete_fields = ("city",)
+
+
+@admin.register(CityCitation)
+class CityCitationAdmin(CitationAdmin):
+    list_select_related = ("city", "source")
+    claim_search_fields = ("city__name",)
+
+
+@admin.register(Source)
+class SourceAdmin(SimpleHistoryAdmin):
+    list_display = ("title", "kind", "published", "container_title", "citation_count")
+    list_filter = ("kind", DateKnownFilter.on("issued", "date published"))
+    search_fields = ("title", "slug", "authors", "container_title", "publisher", "url")
+    readonly_fields = ("created_at", "updated_at")
+    fieldsets = [
+        (None, {"fields": ["slug", "kind", "title", "authors"]}),
+        (
+            "Publication",
+            {"fields": ["container_title", "publisher", "issued", "url", "accessed", "licence"]},
+        ),
+        (None, {"fields": ["note", ("created_at", "updated_at")]}),
+    ]
+
+    def get_queryset(self, request):
+        # Every claim kind has its own citation table; count across all of them.
+        citations = [
+            rel
+            for rel in Source._meta.related_objects
+            if rel.one_to_many and hasattr(rel.related_model, "claim_field")
+        ]
+        total = sum((count_of(rel.related_model, rel.field.name) for rel in citations), Value(0))
+        return super().get_queryset(request).annotate(citation_count=total)
+
+    @admin.display(description="published", ordering="issued_lower")
+    def published(self, obj):
+        return dates.humanize(obj.issued)
+
+    @admin.display(description="cited by", ordering="citation_count")
+    def citation_count(self, obj):
+        return obj.citation_count
+
+
+@admin.register(Theme)
+class ThemeAdmin(admin.ModelAdmin):
+    list_display = ("name", "slug", "description", "tagged")
+    search_fields = ("name", "slug", "description")
+    prepopulated_fields = {"slug": ("name",)}
+
+    def get_queryset(self, request):
+        through = [rel.through for rel in Theme._meta.related_objects if rel.many_to_many]
+        total = sum((count_of(model, "theme") for model in through), Value(0))
+        return super().get_queryset(request).annotate(tag_count=total)
+
+    @admin.display(description="tagged on", ordering="tag_count")
+    def tagged(self, obj):
+        return obj.tag_count

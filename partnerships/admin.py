@@ -1,0 +1,457 @@
+"""Curation admin for what ties places and organizations: ties, memberships, programmes,
+events and stated figures, each with the sources it cites."""
+
+from django import forms
+from django.contrib import admin
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
+
+from cities import admin as cities_admin
+from cities.admin import (
+    CURATION_FIELDSET,
+    CitationAdmin,
+    CitationInline,
+    CountryFilter,
+    CuratedAdmin,
+    DateKnownFilter,
+    PreloadedInline,
+    SourceFilter,
+    count_of,
+    folded_search,
+)
+from cities.dates import humanize
+from cities.models import City
+
+from .models import (
+    Event,
+    EventCitation,
+    Initiative,
+    InitiativeCitation,
+    Membership,
+    MembershipCitation,
+    Organization,
+    OrganizationCitation,
+    OrganizationKind,
+    StatedFigure,
+    StatedFigureCitation,
+    Tie,
+    TieCitation,
+)
+
+
+def period(start, end):
+    """'1965', '1965–1990' or '?–1990': when a tie or membership held, as people write it."""
+    if not end:
+        return humanize(start)
+    return f"{humanize(start, unknown='?')}–{humanize(end)}"
+
+
+# Citation inlines, one per kind of claim ---------------------------------------------------
+
+
+class TieCitationInline(CitationInline):
+    model = TieCitation
+
+
+class MembershipCitationInline(CitationInline):
+    model = MembershipCitation
+
+
+class InitiativeCitationInline(CitationInline):
+    model = InitiativeCitation
+
+
+class EventCitationInline(CitationInline):
+    model = EventCitation
+
+
+class StatedFigureCitationInline(CitationInline):
+    model = StatedFigureCitation
+
+
+class OrganizationCitationInline(CitationInline):
+    model = OrganizationCitation
+
+
+# Cities, seen from their ties and memberships ----------------------------------------------
+
+
+class CityMembershipInline(PreloadedInline):
+    model = Membership
+    fk_name = "city"
+    fields = ("organization", "role", "since", "until", "verification")
+    autocomplete_fields = ("organization",)
+    show_change_link = True
+    verbose_name_plural = "memberships in organizations"
+
+
+admin.site.unregister(City)
+
+
+@admin.register(City)
+class CityAdmin(cities_admin.CityAdmin):
+    """The city admin with the city's ties from both ends and its memberships."""
+
+    list_display = ("name", "country", "ties", "sources", "verification", "updated_at")
+    readonly_fields = (*cities_admin.CityAdmin.readonly_fields, "ties_table")
+
+    def get_inlines(self, request, obj):
+        # A membership names its city, so it can be entered once the city exists.
+        inlines = super().get_inlines(request, obj)
+        return [*inlines, CityMembershipInline] if obj else inlines
+
+    def get_queryset(self, request):
+        tie_count = count_of(Tie, "city_a") + count_of(Tie, "city_b")
+        return super().get_queryset(request).annotate(tie_count=tie_count)
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None:
+            return fieldsets
+        ties = (
+            "Ties",
+            {
+                "fields": ["ties_table"],
+                "description": "Every tie of this city, whichever end it was entered at.",
+            },
+        )
+        return [*fieldsets[:-1], ties, fieldsets[-1]]
+
+    @admin.display(description="ties", ordering="tie_count")
+    def ties(self, obj):
+        return obj.tie_count
+
+    @admin.display(description="ties")
+    def ties_table(self, obj):
+        # An inline follows one foreign key only; a tie may name this city at either end.
+        ties = (
+            Tie.objects.for_city(obj)
+            .for_list()
+            .annotate(source_count=count_of(TieCitation, "tie"))
+            .order_by("kind", "start_lower", "id")
+        )
+        add_url = reverse("admin:partnerships_tie_add") + f"?city_a={obj.pk}"
+        rows = format_html_join(
+            "",
+            '<tr><td><a href="{}">{}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>'
+            '<td><a href="{}">edit tie</a></td></tr>',
+            (
+                (
+                    reverse("admin:cities_city_change", args=[tie.partner_of(obj).pk]),
+                    tie.partner_of(obj),
+                    tie.get_kind_display(),
+                    tie.get_status_display(),
+                    period(tie.start, tie.end),
+                    tie.source_count,
+                    reverse("admin:partnerships_tie_change", args=[tie.pk]),
+                )
+                for tie in ties
+            ),
+        )
+        if not rows:
+            return format_html('No ties recorded yet. <a href="{}">Add a tie</a>', add_url)
+        return format_html(
+            '<table class="city-ties"><thead><tr><th>partner</th><th>kind</th><th>status</th>'
+            "<th>date</th><th>sources</th><th></th></tr></thead><tbody>{}</tbody></table>"
+            '<p><a href="{}">Add a tie</a></p>',
+            rows,
+            add_url,
+        )
+
+
+# Organizations and memberships -------------------------------------------------------------
+
+
+class MembershipInline(PreloadedInline):
+    model = Membership
+    fk_name = "organization"
+    fields = ("city", "member_organization", "role", "since", "until", "verification")
+    autocomplete_fields = ("city", "member_organization")
+    show_change_link = True
+
+
+@admin.register(Organization)
+class OrganizationAdmin(CuratedAdmin):
+    list_display = ("name", "kind", "parent", "members", "sources", "verification")
+    list_select_related = ("parent",)
+    list_filter = (
+        "kind",
+        "verification",
+        SourceFilter,
+        DateKnownFilter.on("founded", "founding date"),
+    )
+    search_fields = ("name", "acronym", "slug")
+    autocomplete_fields = ("parent", "headquarters", "themes")
+    prepopulated_fields = {"slug": ("name",)}
+    inlines = [MembershipInline, OrganizationCitationInline]
+    fieldsets = [
+        (None, {"fields": ["name", "acronym", "slug", "kind", "parent"]}),
+        ("Facts", {"fields": ["founded", "headquarters", "website"]}),
+        ("Profile", {"fields": ["summary", "themes"]}),
+        CURATION_FIELDSET,
+    ]
+
+    def get_queryset(self, request):
+        members = count_of(Membership, "organization")
+        return super().get_queryset(request).annotate(member_count=members)
+
+    @admin.display(description="members", ordering="member_count")
+    def members(self, obj):
+        return obj.member_count
+
+
+class OrganizationKindFilter(admin.SimpleListFilter):
+    title = "organization kind"
+    parameter_name = "organization_kind"
+
+    def lookups(self, request, model_admin):
+        return OrganizationKind.choices
+
+    def queryset(self, request, queryset):
+        if self.value():
+            return queryset.filter(organization__kind=self.value())
+        return queryset
+
+
+@admin.register(Membership)
+class MembershipAdmin(CuratedAdmin):
+    list_display = ("member", "organization", "role", "held", "sources", "verification")
+    list_select_related = ("organization", "city", "member_organization")
+    list_filter = (
+        "role",
+        OrganizationKindFilter,
+        CountryFilter.on("city__country"),
+        "verification",
+        SourceFilter,
+        DateKnownFilter.on("since", "date joined"),
+    )
+    search_fields = (
+        "organization__name",
+        "organization__acronym",
+        "city__name",
+        "member_organization__name",
+    )
+    autocomplete_fields = ("organization", "city", "member_organization")
+    inlines = [MembershipCitationInline]
+    fieldsets = [
+        (None, {"fields": ["organization", "city", "member_organization", "role"]}),
+        ("Dates", {"fields": ["since", "until"]}),
+        (None, {"fields": ["summary"]}),
+        CURATION_FIELDSET,
+    ]
+
+    def get_queryset(self, request):
+        # __str__ names the member and the organization; autocomplete lists call it too.
+        return super().get_queryset(request).select_related(*self.list_select_related)
+
+    @admin.display(description="member", ordering="city__name")
+    def member(self, obj):
+        return obj.member
+
+    @admin.display(description="dates", ordering="since_lower")
+    def held(self, obj):
+        return period(obj.since, obj.until)
+
+
+# Ties --------------------------------------------------------------------------------------
+
+
+class TieForm(forms.ModelForm):
+    class Meta:
+        model = Tie
+        fields = [
+            "city_a", "city_b", "kind", "status", "start", "end", "date_basis", "topics",
+            "summary", "verification", "curator_notes",
+        ]  # fmt: skip
+        labels = {
+            "city_a": "City",
+            "city_b": "Partner city",
+            "kind": "Kind of tie",
+            "start": "Start date",
+            "end": "End date",
+            "date_basis": "The start date marks",
+        }
+        help_texts = {
+            "city_b": "Either order will do: the tie shows on both cities.",
+            "end": "Only when the tie ended or was suspended and a source says when.",
+        }
+
+
+@admin.register(Tie)
+class TieAdmin(CuratedAdmin):
+    form = TieForm
+    list_display = ("cities", "kind", "status", "dates", "sources", "verification")
+    list_select_related = ("city_a", "city_b")
+    list_filter = (
+        "kind",
+        "status",
+        CountryFilter.on("city_a__country", "city_b__country"),
+        "verification",
+        SourceFilter,
+        DateKnownFilter.on("start", "start date"),
+        "date_basis",
+    )
+    search_fields = ("city_a__name", "city_b__name", "city_a__slug", "city_b__slug")
+    autocomplete_fields = ("city_a", "city_b", "topics")
+    inlines = [TieCitationInline]
+    fieldsets = [
+        (None, {"fields": ["city_a", "city_b", "kind", "status"]}),
+        ("Dates", {"fields": ["start", "end", "date_basis"]}),
+        ("About", {"fields": ["topics", "summary"]}),
+        CURATION_FIELDSET,
+    ]
+
+    def get_queryset(self, request):
+        # __str__ names both cities; autocomplete lists call it too.
+        return super().get_queryset(request).select_related(*self.list_select_related)
+
+    def get_search_results(self, request, queryset, search_term):
+        found, _ = super().get_search_results(request, queryset, search_term)
+        return folded_search(queryset, found, search_term, "city_a", "city_b"), False
+
+    @admin.display(description="tie", ordering="city_a__name")
+    def cities(self, obj):
+        return f"{obj.city_a} – {obj.city_b}"
+
+    @admin.display(description="dates", ordering="start_lower")
+    def dates(self, obj):
+        return period(obj.start, obj.end)
+
+
+# Initiatives, events and stated figures ----------------------------------------------------
+
+
+@admin.register(Initiative)
+class InitiativeAdmin(CuratedAdmin):
+    list_display = ("name", "kind", "lead", "dates", "sources", "verification")
+    list_select_related = ("lead_city", "lead_organization")
+    list_filter = ("kind", "verification", SourceFilter, DateKnownFilter.on("start", "start date"))
+    search_fields = ("name", "slug", "summary")
+    autocomplete_fields = (
+        "lead_city", "lead_organization", "partner_cities", "partner_organizations", "themes",
+    )  # fmt: skip
+    prepopulated_fields = {"slug": ("name",)}
+    inlines = [InitiativeCitationInline]
+    fieldsets = [
+        (None, {"fields": ["name", "slug", "kind", "lead_city", "lead_organization"]}),
+        ("Partners", {"fields": ["partner_cities", "partner_organizations"]}),
+        ("Dates", {"fields": ["start", "end"]}),
+        ("About", {"fields": ["summary", "objectives", "website", "themes"]}),
+        CURATION_FIELDSET,
+    ]
+
+    @admin.display(description="led by")
+    def lead(self, obj):
+        return obj.lead_city or obj.lead_organization
+
+    @admin.display(description="dates", ordering="start_lower")
+    def dates(self, obj):
+        return period(obj.start, obj.end)
+
+
+@admin.register(Event)
+class EventAdmin(CuratedAdmin):
+    list_display = ("title", "kind", "when", "city", "sources", "verification")
+    list_select_related = ("city",)
+    list_filter = (
+        "kind",
+        CountryFilter.on("city__country"),
+        "verification",
+        SourceFilter,
+        DateKnownFilter.on("date"),
+    )
+    search_fields = ("title", "slug", "summary", "city__name")
+    autocomplete_fields = ("city", "partner_city", "organization", "initiative", "tie", "themes")
+    prepopulated_fields = {"slug": ("title",)}
+    inlines = [EventCitationInline]
+    fieldsets = [
+        (None, {"fields": ["title", "slug", "kind", "date"]}),
+        ("Who", {"fields": ["city", "partner_city", "organization", "initiative", "tie"]}),
+        ("About", {"fields": ["summary", "themes"]}),
+        CURATION_FIELDSET,
+    ]
+
+    @admin.display(description="date", ordering="date_lower")
+    def when(self, obj):
+        return humanize(obj.date)
+
+
+@admin.register(StatedFigure)
+class StatedFigureAdmin(CuratedAdmin):
+    list_display = ("subject", "figure", "as_of_display", "sources", "verification")
+    list_select_related = ("city", "organization", "initiative")
+    list_filter = (
+        "measure",
+        "qualifier",
+        "verification",
+        SourceFilter,
+        DateKnownFilter.on("as_of", "as of"),
+    )
+    search_fields = ("slug", "label", "city__name", "organization__name", "initiative__name")
+    autocomplete_fields = ("city", "organization", "initiative")
+    inlines = [StatedFigureCitationInline]
+    fieldsets = [
+        (None, {"fields": ["city", "organization", "initiative"]}),
+        ("Figure", {"fields": ["measure", "label", "qualifier", "value", "as_of", "slug"]}),
+        CURATION_FIELDSET,
+    ]
+
+    def get_queryset(self, request):
+        # __str__ names the subject; autocomplete lists call it too.
+        return super().get_queryset(request).select_related(*self.list_select_related)
+
+    @admin.display(description="about")
+    def subject(self, obj):
+        return obj.subject
+
+    @admin.display(description="figure", ordering="value")
+    def figure(self, obj):
+        return obj.display
+
+    @admin.display(description="as of", ordering="as_of_lower")
+    def as_of_display(self, obj):
+        return humanize(obj.as_of)
+
+
+# Citation tables ---------------------------------------------------------------------------
+
+
+@admin.register(TieCitation)
+class TieCitationAdmin(CitationAdmin):
+    list_select_related = ("tie__city_a", "tie__city_b", "source")
+    claim_search_fields = ("tie__city_a__name", "tie__city_b__name")
+
+
+@admin.register(MembershipCitation)
+class MembershipCitationAdmin(CitationAdmin):
+    list_select_related = (
+        "membership__organization", "membership__city", "membership__member_organization",
+        "source",
+    )  # fmt: skip
+    claim_search_fields = ("membership__organization__name", "membership__city__name")
+
+
+@admin.register(InitiativeCitation)
+class InitiativeCitationAdmin(CitationAdmin):
+    list_select_related = ("initiative", "source")
+    claim_search_fields = ("initiative__name",)
+
+
+@admin.register(EventCitation)
+class EventCitationAdmin(CitationAdmin):
+    list_select_related = ("event", "source")
+    claim_search_fields = ("event__title",)
+
+
+@admin.register(StatedFigureCitation)
+class StatedFigureCitationAdmin(CitationAdmin):
+    list_select_related = (
+        "figure__city", "figure__organization", "figure__initiative", "source",
+    )  # fmt: skip
+    claim_search_fields = ("figure__label", "figure__city__name", "figure__organization__name")
+
+
+@admin.register(OrganizationCitation)
+class OrganizationCitationAdmin(CitationAdmin):
+    list_select_related = ("organization", "source")
+    claim_search_fields = ("organization__name",)
