@@ -28,6 +28,17 @@ def tie_count():
     return count("city_a") + count("city_b")
 
 
+class StableOrderingFilter(django_filters.OrderingFilter):
+    """Ordering chosen by the visitor, then the primary key, so pages of equal values
+    (two cities with 12 ties) never swap rows between page 1 and page 2."""
+
+    def filter(self, qs, value):
+        qs = super().filter(qs, value)
+        if value:
+            qs = qs.order_by(*qs.query.order_by, "pk")
+        return qs
+
+
 class CityFilter(django_filters.FilterSet):
     q = django_filters.CharFilter(method="filter_search", label="Name")
     country = django_filters.ChoiceFilter(choices=list(countries), label="Country")
@@ -47,7 +58,7 @@ class CityFilter(django_filters.FilterSet):
         queryset=Theme.objects.all(), to_field_name="slug", field_name="themes", label="Theme"
     )
     has_ties = django_filters.BooleanFilter(method="filter_has_ties", label="Has ties")
-    ordering = django_filters.OrderingFilter(
+    ordering = StableOrderingFilter(
         fields=(("name", "name"), ("country", "country"), ("tie_count", "ties")),
         field_labels={"name": "Name", "country": "Country", "tie_count": "Number of ties"},
         label="Order by",

@@ -6,6 +6,7 @@ import django_filters
 from django.db.models import F, Q
 from django_countries import countries
 
+from cities.filters import StableOrderingFilter
 from cities.models import City, Theme
 
 from .models import Tie, TieKind, TieStatus
@@ -34,7 +35,7 @@ class TieFilter(django_filters.FilterSet):
     theme = django_filters.ModelChoiceFilter(
         queryset=Theme.objects.all(), to_field_name="slug", field_name="topics", label="Topic"
     )
-    ordering = django_filters.OrderingFilter(
+    ordering = StableOrderingFilter(
         fields=(("start_lower", "start"), ("city_a__name", "city"), ("kind", "kind")),
         field_labels={"start_lower": "Start date", "city_a__name": "City", "kind": "Kind"},
         label="Order by",
