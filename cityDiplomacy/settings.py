@@ -166,6 +166,9 @@ STORAGES = {
 
 LOGIN_URL = "admin:login"
 
+# The curated seed data set: `manage.py loaddata seed`.
+FIXTURE_DIRS = [BASE_DIR / "fixtures"]
+
 # Kosovo has no ISO 3166-1 code yet; XK is the user-assigned code most datasets use.
 COUNTRIES_OVERRIDE = {"XK": "Kosovo"}
 
