@@ -27,7 +27,7 @@ migrate: install
 	$(BIN)/python manage.py migrate --noinput
 
 seed: migrate
-	$(BIN)/python manage.py loaddata seed
+	$(BIN)/python manage.py load_seed
 
 run: seed
 	$(BIN)/python manage.py ensure_curator
