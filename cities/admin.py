@@ -120,7 +120,8 @@ class CountryFilter(admin.SimpleListFilter):
 
     def lookups(self, request, model_admin):
         codes = City.objects.exclude(country="").order_by().values_list("country", flat=True)
-        return sorted(((code, countries.name(code)) for code in set(codes)), key=lambda c: c[1])
+        choices = ((code, countries.name(code)) for code in codes.distinct())
+        return sorted(choices, key=lambda choice: choice[1])
 
     def queryset(self, request, queryset):
         if not self.value():
@@ -172,6 +173,8 @@ class PreloadedInline(admin.TabularInline):
 
     extra = 0
     form = PreloadingForm
+    # Related objects a row shows besides its autocompletes (in __str__, say).
+    also_select_related = ()
     formfield_overrides = {models.TextField: {"widget": forms.Textarea(attrs={"rows": 2})}}
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
@@ -187,7 +190,7 @@ class PreloadedInline(admin.TabularInline):
             for name in self.get_autocomplete_fields(request)
             if self.model._meta.get_field(name).many_to_one
         ]
-        return super().get_queryset(request).select_related(*fks)
+        return super().get_queryset(request).select_related(*fks, *self.also_select_related)
 
 
 class CitationInline(PreloadedInline):
@@ -213,6 +216,7 @@ class CuratedAdmin(SimpleHistoryAdmin):
 
     actions = ["mark_verified", "mark_disputed"]
     readonly_fields = ("created_at", "updated_at")
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     list_per_page = 50
 
     def get_queryset(self, request):
@@ -348,6 +352,7 @@ class SourceAdmin(SimpleHistoryAdmin):
     list_filter = ("kind", DateKnownFilter.on("issued", "date published"))
     search_fields = ("title", "slug", "authors", "container_title", "publisher", "url")
     readonly_fields = ("created_at", "updated_at")
+    formfield_overrides = CuratedAdmin.formfield_overrides
     fieldsets = [
         (None, {"fields": ["slug", "kind", "title", "authors"]}),
         (

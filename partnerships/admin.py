@@ -81,6 +81,8 @@ class CityMembershipInline(PreloadedInline):
     fk_name = "city"
     fields = ("organization", "role", "since", "until", "verification")
     autocomplete_fields = ("organization",)
+    # The change link shows the membership's __str__, which names the member city.
+    also_select_related = ("city",)
     show_change_link = True
     verbose_name_plural = "memberships in organizations"
 
@@ -167,6 +169,7 @@ class MembershipInline(PreloadedInline):
     fk_name = "organization"
     fields = ("city", "member_organization", "role", "since", "until", "verification")
     autocomplete_fields = ("city", "member_organization")
+    also_select_related = ("organization",)
     show_change_link = True
 
 
