@@ -66,6 +66,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "simple_history",
     "cities",
     "partnerships",
@@ -183,13 +184,71 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticatedOrReadOnly"],
+    # Researchers write with HTTP Basic (scripts) or the admin's session (browser); partners
+    # read with X-API-Key. Basic comes first so that a refused request asks for it.
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.BasicAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+        "partnerships.apikeys.ApiKeyAuthentication",
+    ],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": [
+        "rest_framework.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+    ],
+    # The API views set their own (partnerships.api.PagePagination, with a maximum page
+    # size); generics imports this class early, so it cannot live in partnerships.api.
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "PAGE_SIZE": 50,
+    "EXCEPTION_HANDLER": "partnerships.api.exception_handler",
+    # Counted in the default cache: Redis when REDIS_URL is set, shared by all app servers.
+    "DEFAULT_THROTTLE_CLASSES": ["partnerships.apikeys.ApiThrottle"],
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": os.environ.get("API_ANON_THROTTLE_RATE", "60/minute"),
+        "partner": os.environ.get("API_KEY_THROTTLE_RATE", "10000/hour"),
+        "user": os.environ.get("API_USER_THROTTLE_RATE", "5000/hour"),
+    },
+    # Behind a load balancer, the number of proxies whose X-Forwarded-For to trust; with 0
+    # the client address is REMOTE_ADDR, which a client cannot forge.
+    "NUM_PROXIES": envint("API_NUM_PROXIES", 0),
 }
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "cityDiplomacy API",
-    "DESCRIPTION": "Typed, dated and sourced ties between cities, their networks and programmes.",
+    "DESCRIPTION": (
+        "Typed, dated and sourced ties between cities, their networks and programmes.\n\n"
+        "Anyone may read, within a rate limit per address; a partner key, sent as "
+        "`X-API-Key`, has its own higher limit. Creating and changing ties, memberships and "
+        "citations needs a researcher's account (HTTP Basic, or the admin's session).\n\n"
+        "Errors always look like `{\"status\": 400, \"code\": \"invalid\", \"detail\": "
+        "\"…\", \"errors\": {\"field\": [\"…\"]}}`.\n\n"
+        "```\n"
+        "curl 'https://HOST/api/v1/cities/?q=odessa'\n"
+        "curl -H 'X-API-Key: KEY' 'https://HOST/api/v1/ties/?city=yokohama&kind=sister'\n"
+        "curl -o ties.gexf 'https://HOST/api/v1/exports/ties.gexf?country=JP'\n"
+        "curl 'https://HOST/api/v1/compare/?cities=yokohama,taipei'\n"
+        "curl -u researcher -H 'Content-Type: application/json' "
+        "-d '{\"city_a\": \"yokohama\", \"city_b\": \"odesa\", \"kind\": \"partner\", "
+        "\"start\": \"2023-05\"}' https://HOST/api/v1/ties/\n"
+        "```"
+    ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+    # Swagger UI and Redoc come from drf-spectacular-sidecar's static files: no CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "VerificationEnum": "cities.models.Verification",
+        "SourceKindEnum": "cities.models.SourceKind",
+        "NameKindEnum": "cities.models.NameKind",
+        "TieKindEnum": "partnerships.models.TieKind",
+        "OrganizationKindEnum": "partnerships.models.OrganizationKind",
+        "InitiativeKindEnum": "partnerships.models.InitiativeKind",
+        "EventKindEnum": "partnerships.models.EventKind",
+    },
 }
 
 SIMPLE_HISTORY_HISTORY_CHANGE_REASON_USE_TEXT_FIELD = True

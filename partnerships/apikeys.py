@@ -1,0 +1,109 @@
+"""Partner API keys and the rate limits of the API.
+
+A partner sends its key in the `X-API-Key` header. The key identifies the partner, who then
+reads with its own, higher limit; a key never grants writes, which need a researcher's
+account. Limits are counted in the default cache, which is Redis when REDIS_URL is set, so
+every app server behind the load balancer sees the same counts.
+"""
+
+import time
+
+from django.contrib.auth.models import AnonymousUser
+from django.core.cache import cache
+from django.core.exceptions import ImproperlyConfigured
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from rest_framework import authentication, exceptions, throttling
+from rest_framework.settings import api_settings
+
+from .models import ApiKey
+
+HEADER = "X-API-Key"
+
+
+class ApiKeyAuthentication(authentication.BaseAuthentication):
+    """Reads `X-API-Key`; a request without one passes on to the other authenticators."""
+
+    def authenticate(self, request):
+        raw = request.headers.get(HEADER, "").strip()
+        if not raw:
+            return None
+        key = ApiKey.find(raw)
+        if key is None:
+            raise exceptions.AuthenticationFailed(
+                "This API key is not known. Check that it was copied whole, or ask the "
+                "atlas editors for a new one; without the header you read as a visitor."
+            )
+        if key.is_revoked:
+            raise exceptions.AuthenticationFailed(
+                f"This API key was revoked on {key.revoked_at:%Y-%m-%d}. Ask the atlas "
+                "editors for a new one; without the header you read as a visitor."
+            )
+        # A key identifies a partner, not a person: the user stays anonymous, so the
+        # write permissions (which need a researcher) refuse it.
+        return AnonymousUser(), key
+
+    def authenticate_header(self, request):
+        return HEADER
+
+
+class ApiKeyScheme(OpenApiAuthenticationExtension):
+    target_class = ApiKeyAuthentication
+    name = "partnerKey"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "apiKey",
+            "in": "header",
+            "name": HEADER,
+            "description": "A partner key, created by the atlas editors and shown once.",
+        }
+
+
+def parse_rate(rate):
+    """'60/minute' -> (60, 60). Refuses what DRF would silently misread."""
+    try:
+        count, period = rate.split("/")
+        seconds = {"s": 1, "m": 60, "h": 3600, "d": 86400}[period.strip()[0]]
+        return int(count), seconds
+    except (ValueError, KeyError, IndexError, AttributeError):
+        raise ValueError(f"A rate limit looks like 60/minute or 5000/hour, not {rate!r}.") from None
+
+
+class ApiThrottle(throttling.BaseThrottle):
+    """One limit per caller: a partner key by its own or the standard partner rate, a
+    signed-in researcher by the user rate, anyone else by address at the anonymous rate.
+
+    Counts requests in fixed windows with cache.incr(), which is atomic in Redis, so app
+    servers never lose each other's counts (DRF's own throttles rewrite a list of
+    timestamps, which loses counts under concurrency and grows with the limit).
+    """
+
+    def allow_request(self, request, view):
+        scope, ident, limit, window = self.identify(request)
+        now = time.time()
+        start = int(now // window * window)
+        key = f"throttle:{scope}:{ident}:{window}:{start}"
+        # add() is a no-op when the key exists, so the window's expiry is set once.
+        cache.add(key, 0, timeout=window + 1)
+        try:
+            count = cache.incr(key)
+        except ValueError:  # expired between add() and incr()
+            cache.set(key, 1, timeout=window + 1)
+            count = 1
+        request.rate_limit = (limit, max(limit - count, 0), start + window)
+        self._wait = start + window - now
+        return count <= limit
+
+    def identify(self, request):
+        rates = api_settings.DEFAULT_THROTTLE_RATES
+        if isinstance(request.auth, ApiKey):
+            key = request.auth
+            if key.requests_per_hour:
+                return "key", key.pk, key.requests_per_hour, 3600
+            return ("key", key.pk, *parse_rate(rates["partner"]))
+        if request.user and request.user.is_authenticated:
+            return ("user", request.user.pk, *parse_rate(rates["user"]))
+        return ("anon", self.get_ident(request), *parse_rate(rates["anon"]))
+
+    def wait(self):
+        return max(1, round(self._wait))

@@ -1,0 +1,455 @@
+"""API representations of ties, networks, programmes, events and figures, and the writes
+researchers may make through the API.
+
+Reads: every resource links to itself and to what it mentions. Writes go through the model's
+own `full_clean()`, the validation the admin runs, so the API accepts exactly what the admin
+accepts and answers with the same messages.
+"""
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import IntegrityError, transaction
+from django.urls import reverse
+from rest_framework import serializers
+
+from cities.models import City, Source, Theme
+from cities.serializers import (
+    API,
+    CitationSerializer,
+    CityDetailSerializer,
+    CityRefSerializer,
+    CitySerializer,
+    DateDisplayField,
+    api_view,
+)
+
+from .models import (
+    Event,
+    Initiative,
+    Membership,
+    MembershipCitation,
+    Organization,
+    StatedFigure,
+    Tie,
+    TieCitation,
+)
+
+
+class OrganizationRefSerializer(serializers.ModelSerializer):
+    url = serializers.HyperlinkedIdentityField(
+        view_name=api_view("organization"), lookup_field="slug"
+    )
+
+    class Meta:
+        model = Organization
+        fields = ["url", "slug", "name", "acronym"]
+        read_only_fields = fields
+
+
+class InitiativeRefSerializer(serializers.ModelSerializer):
+    url = serializers.HyperlinkedIdentityField(
+        view_name=api_view("initiative"), lookup_field="slug"
+    )
+
+    class Meta:
+        model = Initiative
+        fields = ["url", "slug", "name"]
+        read_only_fields = fields
+
+
+class StatedFigureBriefSerializer(serializers.ModelSerializer):
+    """A stated figure as its city shows it."""
+
+    url = serializers.HyperlinkedIdentityField(
+        view_name=api_view("statedfigure"), lookup_field="slug"
+    )
+    display = serializers.CharField(read_only=True, help_text="'more than 3,500,000 population'")
+    as_of_display = DateDisplayField("as_of")
+    citations = CitationSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = StatedFigure
+        fields = [
+            "url",
+            "slug",
+            "measure",
+            "label",
+            "qualifier",
+            "value",
+            "display",
+            "as_of",
+            "as_of_display",
+            "citations",
+        ]
+
+
+class StatedFigureSerializer(StatedFigureBriefSerializer):
+    city = CityRefSerializer(read_only=True)
+    organization = OrganizationRefSerializer(read_only=True)
+    initiative = InitiativeRefSerializer(read_only=True)
+
+    class Meta(StatedFigureBriefSerializer.Meta):
+        fields = [
+            *StatedFigureBriefSerializer.Meta.fields[:2],
+            "city",
+            "organization",
+            "initiative",
+            *StatedFigureBriefSerializer.Meta.fields[2:],
+            "verification",
+            "updated_at",
+        ]
+
+
+class CityWithFiguresSerializer(CitySerializer):
+    stated_figures = StatedFigureBriefSerializer(
+        many=True, read_only=True, help_text="What sources say about the city's counts and size."
+    )
+
+    class Meta(CitySerializer.Meta):
+        fields = [*CitySerializer.Meta.fields, "stated_figures"]
+
+
+class CityWithFiguresDetailSerializer(CityDetailSerializer):
+    stated_figures = StatedFigureBriefSerializer(
+        many=True, read_only=True, help_text="What sources say about the city's counts and size."
+    )
+
+    class Meta(CityDetailSerializer.Meta):
+        fields = [*CityDetailSerializer.Meta.fields, "stated_figures"]
+
+
+class TieSerializer(serializers.ModelSerializer):
+    url = serializers.HyperlinkedIdentityField(view_name=api_view("tie"))
+    city_a = CityRefSerializer(read_only=True)
+    city_b = CityRefSerializer(read_only=True)
+    start_display = DateDisplayField("start")
+    end_display = DateDisplayField("end")
+    topics = serializers.SlugRelatedField(slug_field="slug", many=True, read_only=True)
+    citations = CitationSerializer(many=True, read_only=True)
+    page = serializers.SerializerMethodField(help_text="The tie's page on the public site.")
+
+    class Meta:
+        model = Tie
+        fields = [
+            "url",
+            "id",
+            "city_a",
+            "city_b",
+            "kind",
+            "status",
+            "start",
+            "start_display",
+            "end",
+            "end_display",
+            "date_basis",
+            "topics",
+            "summary",
+            "citations",
+            "verification",
+            "created_at",
+            "updated_at",
+            "page",
+        ]
+
+    def get_page(self, tie) -> str:
+        return self.context["request"].build_absolute_uri(tie.get_absolute_url())
+
+
+class OrganizationSerializer(serializers.ModelSerializer):
+    url = serializers.HyperlinkedIdentityField(
+        view_name=api_view("organization"), lookup_field="slug"
+    )
+    parent = OrganizationRefSerializer(read_only=True)
+    headquarters = CityRefSerializer(read_only=True)
+    founded_display = DateDisplayField("founded")
+    themes = serializers.SlugRelatedField(slug_field="slug", many=True, read_only=True)
+    citations = CitationSerializer(many=True, read_only=True)
+    memberships = serializers.SerializerMethodField(help_text="Its members in the API.")
+
+    class Meta:
+        model = Organization
+        fields = [
+            "url",
+            "slug",
+            "name",
+            "acronym",
+            "kind",
+            "parent",
+            "founded",
+            "founded_display",
+            "headquarters",
+            "website",
+            "summary",
+            "themes",
+            "citations",
+            "verification",
+            "updated_at",
+            "memberships",
+        ]
+
+    def get_memberships(self, organization) -> str:
+        path = reverse(f"{API}:membership-list")
+        return self.context["request"].build_absolute_uri(
+            f"{path}?organization={organization.slug}"
+        )
+
+
+class MembershipSerializer(serializers.ModelSerializer):
+    url = serializers.HyperlinkedIdentityField(view_name=api_view("membership"))
+    organization = OrganizationRefSerializer(read_only=True)
+    city = CityRefSerializer(read_only=True, allow_null=True)
+    member_organization = OrganizationRefSerializer(read_only=True, allow_null=True)
+    since_display = DateDisplayField("since")
+    until_display = DateDisplayField("until")
+    citations = CitationSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Membership
+        fields = [
+            "url",
+            "id",
+            "organization",
+            "city",
+            "member_organization",
+            "role",
+            "since",
+            "since_display",
+            "until",
+            "until_display",
+            "summary",
+            "citations",
+            "verification",
+            "updated_at",
+        ]
+
+
+class InitiativeSerializer(serializers.ModelSerializer):
+    url = serializers.HyperlinkedIdentityField(
+        view_name=api_view("initiative"), lookup_field="slug"
+    )
+    lead_city = CityRefSerializer(read_only=True, allow_null=True)
+    lead_organization = OrganizationRefSerializer(read_only=True, allow_null=True)
+    partner_cities = CityRefSerializer(many=True, read_only=True)
+    partner_organizations = OrganizationRefSerializer(many=True, read_only=True)
+    start_display = DateDisplayField("start")
+    end_display = DateDisplayField("end")
+    objectives = serializers.ListField(
+        source="objective_list", child=serializers.CharField(), read_only=True
+    )
+    themes = serializers.SlugRelatedField(slug_field="slug", many=True, read_only=True)
+    citations = CitationSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Initiative
+        fields = [
+            "url",
+            "slug",
+            "name",
+            "kind",
+            "lead_city",
+            "lead_organization",
+            "partner_cities",
+            "partner_organizations",
+            "start",
+            "start_display",
+            "end",
+            "end_display",
+            "summary",
+            "objectives",
+            "website",
+            "themes",
+            "citations",
+            "verification",
+            "updated_at",
+        ]
+
+
+class EventSerializer(serializers.ModelSerializer):
+    url = serializers.HyperlinkedIdentityField(view_name=api_view("event"), lookup_field="slug")
+    date_display = DateDisplayField("date")
+    city = CityRefSerializer(read_only=True, allow_null=True)
+    partner_city = CityRefSerializer(read_only=True, allow_null=True)
+    organization = OrganizationRefSerializer(read_only=True, allow_null=True)
+    initiative = InitiativeRefSerializer(read_only=True, allow_null=True)
+    tie = serializers.HyperlinkedRelatedField(
+        view_name=api_view("tie"), read_only=True, allow_null=True
+    )
+    themes = serializers.SlugRelatedField(slug_field="slug", many=True, read_only=True)
+    citations = CitationSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Event
+        fields = [
+            "url",
+            "slug",
+            "kind",
+            "title",
+            "date",
+            "date_display",
+            "city",
+            "partner_city",
+            "organization",
+            "initiative",
+            "tie",
+            "summary",
+            "themes",
+            "citations",
+            "verification",
+            "updated_at",
+        ]
+
+
+class TieCitationSerializer(CitationSerializer):
+    url = serializers.HyperlinkedIdentityField(view_name=api_view("tiecitation"))
+    id = serializers.IntegerField(read_only=True)
+    tie = serializers.HyperlinkedRelatedField(view_name=api_view("tie"), read_only=True)
+    tie_id = serializers.IntegerField(read_only=True)
+    created_at = serializers.DateTimeField(read_only=True)
+
+
+class MembershipCitationSerializer(CitationSerializer):
+    url = serializers.HyperlinkedIdentityField(view_name=api_view("membershipcitation"))
+    id = serializers.IntegerField(read_only=True)
+    membership = serializers.HyperlinkedRelatedField(
+        view_name=api_view("membership"), read_only=True
+    )
+    membership_id = serializers.IntegerField(read_only=True)
+    created_at = serializers.DateTimeField(read_only=True)
+
+
+# Writes ---------------------------------------------------------------------------------
+
+
+def slug_of(model, what, queryset=None, **kwargs):
+    """A field taking the slug of an existing `model`, refusing unknown ones in plain words."""
+    return serializers.SlugRelatedField(
+        slug_field="slug",
+        queryset=queryset if queryset is not None else model.objects.all(),
+        error_messages={
+            "does_not_exist": f"No {what} has the slug “{{value}}”: use the `slug` shown by "
+            f"the API's {what} list.",
+            "invalid": f"Give the slug of a {what} as text.",
+        },
+        **kwargs,
+    )
+
+
+class CleanedModelSerializer(serializers.ModelSerializer):
+    """Saves through the model's full_clean(), in one transaction, or not at all.
+
+    DRF's own uniqueness validators are switched off (Meta.validators = []) so that the
+    model's rules, stated once in clean() and the constraints, give every message.
+    """
+
+    read_serializer_class = None
+
+    def create(self, validated_data):
+        many = self._pop_many(validated_data)
+        return self._clean_and_save(self.Meta.model(**validated_data), many)
+
+    def update(self, instance, validated_data):
+        many = self._pop_many(validated_data)
+        for name, value in validated_data.items():
+            setattr(instance, name, value)
+        return self._clean_and_save(instance, many)
+
+    def _pop_many(self, validated_data):
+        return {
+            name: validated_data.pop(name)
+            for name, field in self.fields.items()
+            if isinstance(field, serializers.ManyRelatedField) and name in validated_data
+        }
+
+    def _clean_and_save(self, instance, many):
+        try:
+            instance.full_clean()
+        except DjangoValidationError as error:
+            raise serializers.ValidationError(serializers.as_serializer_error(error)) from None
+        try:
+            with transaction.atomic():
+                instance.save()
+                for name, values in many.items():
+                    getattr(instance, name).set(values)
+        except IntegrityError:
+            # Another request wrote the same row between full_clean() and save().
+            raise serializers.ValidationError(
+                {"non_field_errors": ["Someone saved a conflicting change meanwhile: reload "
+                                      "and try again."]}
+            ) from None  # fmt: skip
+        return instance
+
+    def to_representation(self, instance):
+        return self.read_serializer_class(instance, context=self.context).data
+
+
+class TieWriteSerializer(CleanedModelSerializer):
+    read_serializer_class = TieSerializer
+    city_a = slug_of(City, "city")
+    city_b = slug_of(City, "city")
+    topics = slug_of(Theme, "theme", many=True, required=False)
+
+    class Meta:
+        model = Tie
+        validators = []
+        fields = [
+            "city_a",
+            "city_b",
+            "kind",
+            "status",
+            "start",
+            "end",
+            "date_basis",
+            "topics",
+            "summary",
+            "verification",
+        ]
+
+
+class MembershipWriteSerializer(CleanedModelSerializer):
+    read_serializer_class = MembershipSerializer
+    organization = slug_of(Organization, "organization")
+    city = slug_of(City, "city", required=False, allow_null=True)
+    member_organization = slug_of(Organization, "organization", required=False, allow_null=True)
+
+    class Meta:
+        model = Membership
+        validators = []
+        fields = [
+            "organization",
+            "city",
+            "member_organization",
+            "role",
+            "since",
+            "until",
+            "summary",
+            "verification",
+        ]
+
+
+class TieCitationWriteSerializer(CleanedModelSerializer):
+    read_serializer_class = TieCitationSerializer
+    tie = serializers.PrimaryKeyRelatedField(
+        queryset=Tie.objects.all(),
+        error_messages={"does_not_exist": "No tie has the id {pk_value}: use the `id` of a tie."},
+    )
+    source = slug_of(Source, "source")
+
+    class Meta:
+        model = TieCitation
+        validators = []
+        fields = ["tie", "source", "locator", "quote"]
+
+
+class MembershipCitationWriteSerializer(CleanedModelSerializer):
+    read_serializer_class = MembershipCitationSerializer
+    membership = serializers.PrimaryKeyRelatedField(
+        queryset=Membership.objects.all(),
+        error_messages={
+            "does_not_exist": "No membership has the id {pk_value}: use the `id` of a membership."
+        },
+    )
+    source = slug_of(Source, "source")
+
+    class Meta:
+        model = MembershipCitation
+        validators = []
+        fields = ["membership", "source", "locator", "quote"]
