@@ -337,3 +337,196 @@ def test_change_page_queries_do_not_grow_with_inline_rows(
         for inline in response.context["inline_admin_formsets"]
     }
     assert inlines["citations"].total_form_count() == 30
+
+
+# Who may do what ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("model", REGISTERED, ids=lambda m: m._meta.label)
+def test_anonymous_visitors_are_sent_to_the_login_page(client, model):
+    obj = BUILDERS[model]()
+    login = reverse("admin:login")
+    for page in (url(model, "changelist"), url(model, "add"), url(model, "change", obj.pk)):
+        response = client.get(page)
+        assert response.status_code == 302
+        assert response["Location"].startswith(login)
+
+
+def test_a_researcher_adds_and_changes_but_cannot_delete(client, researcher):
+    client.force_login(researcher)
+    data = form_data(client.get(url(Source, "add")))
+    data.update(slug="un-habitat-2024", kind="report", title="Cities and diplomacy")
+    assert client.post(url(Source, "add"), data).status_code == 302
+    source = Source.objects.get(slug="un-habitat-2024")
+
+    data = form_data(client.get(url(Source, "change", source.pk)))
+    data["title"] = "Cities and diplomacy, 2nd edition"
+    assert client.post(url(Source, "change", source.pk), data).status_code == 302
+    source.refresh_from_db()
+    assert source.title == "Cities and diplomacy, 2nd edition"
+
+    assert client.get(url(Source, "delete", source.pk)).status_code == 403
+    assert client.post(url(Source, "delete", source.pk), {"post": "yes"}).status_code == 403
+    assert Source.objects.filter(pk=source.pk).exists()
+    make_tie()
+    actions = client.get(url(Tie, "changelist")).context["action_form"].fields["action"]
+    assert "mark_verified" in dict(actions.choices)
+    assert "delete_selected" not in dict(actions.choices)
+
+
+def test_an_editor_may_delete(editor_client):
+    source = make_source()
+    response = editor_client.post(url(Source, "delete", source.pk), {"post": "yes"})
+    assert response.status_code == 302
+    assert not Source.objects.filter(pk=source.pk).exists()
+
+
+# History -----------------------------------------------------------------------------------
+
+
+def test_a_change_through_the_admin_records_who_and_what_in_the_history(editor_client, editor):
+    tie = make_tie(status="active")
+    page = url(Tie, "change", tie.pk)
+    data = form_data(editor_client.get(page))
+    data.update(status="suspended", start="1965")
+    assert editor_client.post(page, data).status_code == 302
+
+    latest = tie.history.first()
+    assert latest.history_user == editor
+    changed = {c.field for c in latest.diff_against(latest.prev_record).changes}
+    assert changed == {"status", "start"}
+
+    history = editor_client.get(url(Tie, "history", tie.pk))
+    assert shows(history, editor.username)
+    assert shows(history, "Status:") and shows(history, "suspended")
+    assert shows(history, "1965")
+
+
+# Actions -----------------------------------------------------------------------------------
+
+
+def test_marking_selected_as_verified_records_each_change_with_its_curator(client, researcher):
+    client.force_login(researcher)
+    ties = [make_tie(), make_tie()]
+    untouched = make_tie()
+    response = client.post(
+        url(Tie, "changelist"),
+        {"action": "mark_verified", "_selected_action": [t.pk for t in ties]},
+        follow=True,
+    )
+    assert shows(response, "2 ties marked as verified.")
+    for tie in ties:
+        tie.refresh_from_db()
+        assert tie.verification == "verified"
+        latest = tie.history.first()
+        assert (latest.history_user, latest.verification) == (researcher, "verified")
+        assert latest.history_change_reason == "Marked as verified from the list"
+    untouched.refresh_from_db()
+    assert untouched.verification == "unverified"
+
+
+def test_marking_as_disputed_works_on_every_curated_list(editor_client):
+    figure = make_figure()
+    editor_client.post(
+        url(StatedFigure, "changelist"),
+        {"action": "mark_disputed", "_selected_action": [figure.pk]},
+    )
+    figure.refresh_from_db()
+    assert figure.verification == "disputed"
+    assert figure.history.count() == 2
+
+
+# What curators see -------------------------------------------------------------------------
+
+
+def test_city_page_lists_ties_entered_at_either_end_with_partner_kind_status_and_date(
+    editor_client,
+):
+    odesa = make_city(name="Odesa", country="UA")
+    yokohama = make_city(name="Yokohama", country="JP")
+    liverpool = make_city(name="Liverpool", country="GB")
+    as_a = make_tie(odesa, liverpool, kind="sister", status="active", start="1957~")
+    as_b = make_tie(yokohama, odesa, kind="partner", status="suspended")
+    other = make_tie(yokohama, liverpool)
+
+    response = editor_client.get(url(City, "change", odesa.pk))
+
+    page = response.content.decode()
+    for text in ("Liverpool (GB)", "Sister city", "Active", "c. 1957"):
+        assert shows(response, text)
+    for text in ("Yokohama (JP)", "Partner city", "Suspended", "date unknown"):
+        assert shows(response, text)
+    assert url(Tie, "change", as_a.pk) in page
+    assert url(Tie, "change", as_b.pk) in page
+    assert url(Tie, "change", other.pk) not in page
+
+
+def test_city_search_matches_alternate_names_in_any_script(editor_client):
+    odesa = make_city(name="Odesa", country="UA")
+    AlternateName.objects.create(city=odesa, name="Одеса", language="uk", kind="native")
+    taipei = make_city(name="Taipei", country="TW")
+    tie = make_tie(taipei, odesa)
+    make_tie(taipei, make_city(name="Yokohama"))
+
+    found = editor_client.get(url(City, "changelist"), {"q": "одеса"}).context["cl"]
+    assert list(found.result_list) == [odesa]
+    found = editor_client.get(url(Tie, "changelist"), {"q": "Одеса"}).context["cl"]
+    assert list(found.result_list) == [tie]
+    found = editor_client.get(url(Tie, "changelist"), {"q": "taipei"}).context["cl"]
+    assert found.result_count == 2
+
+
+def test_tie_city_autocomplete_finds_a_city_by_its_native_name(editor_client):
+    odesa = make_city(name="Odesa", country="UA")
+    AlternateName.objects.create(city=odesa, name="Одеса", language="uk", kind="native")
+    response = editor_client.get(
+        reverse("admin:autocomplete"),
+        {"app_label": "partnerships", "model_name": "tie", "field_name": "city_b", "term": "Одеса"},
+    )
+    assert [r["text"] for r in response.json()["results"]] == ["Odesa (UA)"]
+
+
+def changelist_rows(client, model, **params):
+    return set(client.get(url(model, "changelist"), params).context["cl"].result_list)
+
+
+def test_tie_filters_no_source_yet_date_unknown_and_country_of_either_city(editor_client):
+    ua, jp, gb = (make_city(country=c) for c in ("UA", "JP", "GB"))
+    sourced = make_tie(ua, jp, source=make_source(), start="1965")
+    unsourced = make_tie(jp, gb)
+
+    assert changelist_rows(editor_client, Tie, sourced="no") == {unsourced}
+    assert changelist_rows(editor_client, Tie, sourced="yes") == {sourced}
+    assert changelist_rows(editor_client, Tie, start_known="no") == {unsourced}
+    assert changelist_rows(editor_client, Tie, start_known="yes") == {sourced}
+    assert changelist_rows(editor_client, Tie, country="UA") == {sourced}
+    assert changelist_rows(editor_client, Tie, country="GB") == {unsourced}
+    assert changelist_rows(editor_client, Tie, country="JP") == {sourced, unsourced}
+
+
+def test_membership_filter_by_kind_of_organization(editor_client):
+    network = Membership.objects.create(
+        organization=make_organization(kind="city_network"), city=make_city()
+    )
+    Membership.objects.create(
+        organization=make_organization(kind="international_organization"), city=make_city()
+    )
+    rows = changelist_rows(editor_client, Membership, organization_kind="city_network")
+    assert rows == {network}
+
+
+def test_tie_list_shows_dates_as_people_write_them_and_counts_sources(editor_client):
+    tie = make_tie(start="196X", end="1990", source=make_source())
+    make_tie(start="")
+    response = editor_client.get(url(Tie, "changelist"))
+    assert shows(response, "1960s–1990")
+    assert shows(response, "date unknown")
+    assert response.context["cl"].result_list.get(pk=tie.pk).source_count == 1
+
+
+def test_source_list_counts_citations_from_every_kind_of_claim(editor_client):
+    source = make_source()
+    for claim in (make_city(), make_tie(), make_membership(), make_figure()):
+        claim.citations.model.objects.create(**{claim.citations.field.name: claim}, source=source)
+    rows = editor_client.get(url(Source, "changelist")).context["cl"].result_list
+    assert rows.get(pk=source.pk).citation_count == 4
