@@ -1,0 +1,1018 @@
+"""Bulk import of ties from CSV or TSV files: reading, column mapping, reconciliation, apply.
+
+The work is split so that a dry run and a real run share every decision:
+
+    table = read_table(path_or_bytes)                      # header + rows, UTF-8 (BOM or not)
+    columns = resolve_mapping(table.header, mapping)       # file columns for each field
+    plan = build_import_plan(table, columns, source=...)   # reads the database, writes nothing
+    result = apply_import(plan, user=...)                  # writes exactly what the plan says
+
+`build_import_plan` reconciles every row against the cities already in the atlas and the ones
+planned from earlier rows: same folded name (case, accents, ş/ș, scripts) and country, through
+alternate names, with coordinates telling apart places of the same name. `plan.summary()` gives
+the figures a researcher sees before confirming; `apply_import` writes them in one transaction
+with bulk inserts, recording each insert in the edit history as one attributable change.
+"""
+
+import csv
+import hashlib
+import io
+import json
+import math
+import re
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+from django.utils.text import slugify
+from simple_history.utils import bulk_create_with_history, bulk_update_with_history
+from tqdm import tqdm
+
+from cities import dates
+from cities.countries import country_code, split_qualified_name
+from cities.models import AlternateName, City, CityCitation, NameKind, Source, SourceKind
+from cities.text import fold as fold_name
+
+from .models import Tie, TieCitation, TieKind, TieStatus
+
+# Two places of the same name and country closer than this are one place; farther apart they
+# are different places (Lagoa in the Algarve and Lagoa in the Azores).
+SAME_PLACE_KM = 50.0
+# A name that matches only once qualifiers are dropped ("Setagaya (Tokyo)" and "Setagaya")
+# needs closer coordinates to count as the same place.
+SAME_PLACE_QUALIFIED_KM = 25.0
+BATCH_SIZE = 1000
+NAME_MAX = City._meta.get_field("name").max_length
+
+FIELDS = {
+    "city1": "name of the first city",
+    "country1": "country of the first city",
+    "lat1": "latitude of the first city",
+    "lng1": "longitude of the first city",
+    "coord1": "coordinates of the first city as Point(longitude latitude)",
+    "wikidata1": "Wikidata id of the first city",
+    "city2": "name of the second city",
+    "country2": "country of the second city",
+    "lat2": "latitude of the second city",
+    "lng2": "longitude of the second city",
+    "coord2": "coordinates of the second city as Point(longitude latitude)",
+    "wikidata2": "Wikidata id of the second city",
+    "kind": "kind of tie",
+    "status": "status of the tie",
+    "start": "start date (EDTF)",
+    "end": "end date (EDTF)",
+    "source_url": "web address of the row's own source",
+}
+REQUIRED = ("city1", "country1", "city2", "country2")
+# The layout of the shared Wikipedia file: city1,country1,lat1,lng1,city2,country2,lat2,lng2.
+DEFAULT_LAYOUT = ("city1", "country1", "lat1", "lng1", "city2", "country2", "lat2", "lng2")
+
+DEFAULT_SOURCE = {
+    "slug": "wikipedia-twin-towns",
+    "kind": SourceKind.DATASET,
+    "title": "Lists of twin towns and sister cities (English Wikipedia), geocoded",
+    "authors": "Wikipedia contributors",
+    "container_title": "Hekman/twincities, app/public/twin_cities.csv (commit 84ebdec)",
+    "issued": "2026-02",
+    "url": "https://github.com/Hekman/twincities",
+    "licence": "CC BY-SA (Wikipedia text); MIT (repository)",
+    "note": "Credit: Wikipedia contributors, via Hekman/twincities. Scraped from the English "
+    "Wikipedia pages 'List of twin towns and sister cities in <continent>' and their country "
+    "sub-pages, geocoded with the Wikipedia API and Nominatim. The lists do not say whether a "
+    "pair is a sister, partner or friendship tie, nor since when.",
+}
+
+KIND_WORDS = {
+    "sister city": TieKind.SISTER,
+    "sister cities": TieKind.SISTER,
+    "partner city": TieKind.PARTNER,
+    "partnership": TieKind.PARTNER,
+    "friendship city": TieKind.FRIENDSHIP,
+    "memorandum of understanding": TieKind.MOU,
+    "cooperation agreement": TieKind.MOU,
+    # A "twin town" is what the model calls a twinning whose kind the source does not state.
+    "twin town": TieKind.UNSPECIFIED,
+    "twin city": TieKind.UNSPECIFIED,
+    "twinning": TieKind.UNSPECIFIED,
+}
+STATUS_WORDS = {"former": TieStatus.ENDED, "not stated": TieStatus.UNKNOWN}
+
+# Most names recur across rows; folding each spelling once keeps reconciliation fast.
+fold = lru_cache(maxsize=65536)(fold_name)
+
+_POINT = re.compile(r"^\s*Point\(\s*(\S+)\s+(\S+)\s*\)\s*$", re.IGNORECASE)
+_QID = re.compile(r"(?:^|/)(Q[1-9][0-9]*)$")
+_QUALIFIER = re.compile(r"\s*\([^)]*\)\s*$")
+_ENTITY_WORDS = re.compile(
+    r"\b(district|county|gmina|communaute|commune|municipality|borough|township|region|"
+    r"province|prefecture|department|canton|oblast|raion|rayon|arrondissement|agglomeration|"
+    r"metropolitan|urban|rural|city|town|village|parish|ward|council|shire|kreis|landkreis)\b"
+)
+
+
+class ImportFileError(Exception):
+    """The file as a whole cannot be imported: unreadable, or columns that do not fit."""
+
+
+class ImportRejected(Exception):
+    """Some rows are bad and the import was asked to be all-or-nothing."""
+
+    def __init__(self, plan):
+        self.plan = plan
+        super().__init__(
+            f"{len(plan.rejected)} of {plan.rows} rows cannot be imported, so nothing was "
+            "written. Fix them, or import the good rows only and get the others in a report."
+        )
+
+
+# Reading ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Table:
+    name: str
+    header: list
+    rows: list  # (row number as a spreadsheet shows it, list of cells)
+
+
+def read_table(data, name=None, delimiter=None):
+    """Read CSV or TSV text: a path, bytes (an upload) or str. UTF-8, with or without BOM.
+
+    Row numbers count the header as row 1, as a spreadsheet shows them.
+    """
+    if isinstance(data, Path) or (
+        isinstance(data, str) and "\n" not in data and Path(data).is_file()
+    ):
+        path = Path(data)
+        name = name or path.name
+        try:
+            data = path.read_bytes()
+        except OSError as error:
+            raise ImportFileError(f"Cannot read {path}: {error.strerror}.") from None
+    if isinstance(data, bytes):
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError as error:
+            raise ImportFileError(
+                f"{name or 'The file'} is not UTF-8 text (byte {error.start + 1} is not "
+                "valid UTF-8): save it as UTF-8 and try again."
+            ) from None
+    else:
+        text = data.removeprefix("\ufeff")
+    first_line = text.split("\n", 1)[0]
+    if delimiter is None:
+        if name and name.lower().endswith((".tsv", ".tab")):
+            delimiter = "\t"
+        else:
+            delimiter = max(",\t;", key=first_line.count)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    header = next(reader, None)
+    if not header or not any(cell.strip() for cell in header):
+        raise ImportFileError(f"{name or 'The file'} is empty: the first row must name columns.")
+    header = [cell.strip() for cell in header]
+    rows = [(number, cells) for number, cells in enumerate(reader, start=2) if any(cells)]
+    return Table(name=name or "upload", header=header, rows=rows)
+
+
+def parse_mapping(spec):
+    """A column mapping from `field=column,field=column` or a JSON file / JSON object text."""
+    if not spec:
+        return {}
+    spec = spec.strip()
+    if spec.endswith(".json") or Path(spec).is_file():
+        try:
+            spec = Path(spec).read_text(encoding="utf-8-sig")
+        except OSError as error:
+            raise ImportFileError(
+                f"Cannot read the mapping file {spec}: {error.strerror}."
+            ) from None
+    if spec.startswith("{"):
+        try:
+            mapping = json.loads(spec)
+        except json.JSONDecodeError as error:
+            raise ImportFileError(f"The column mapping is not valid JSON: {error.msg}.") from None
+        if not isinstance(mapping, dict) or not all(isinstance(v, str) for v in mapping.values()):
+            raise ImportFileError('The JSON mapping must be an object: {"city1": "column", …}.')
+        return {str(k).strip(): v.strip() for k, v in mapping.items()}
+    mapping = {}
+    for part in spec.split(","):
+        if not part.strip():
+            continue
+        key, sep, value = part.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise ImportFileError(
+                f"“{part.strip()}” in the column mapping is not field=column, e.g. city1=itemLabel."
+            )
+        mapping[key.strip()] = value.strip()
+    return mapping
+
+
+def resolve_mapping(header, mapping=None):
+    """Field → column index for this header: the shared file's layout by default, with
+    `mapping` (field → column name) naming the columns of other layouts."""
+    mapping = dict(mapping or {})
+    unknown = sorted(set(mapping) - set(FIELDS))
+    if unknown:
+        raise ImportFileError(
+            f"Unknown field(s) in the column mapping: {', '.join(unknown)}. "
+            f"Fields are: {', '.join(FIELDS)}."
+        )
+    positions = {column: i for i, column in reversed(list(enumerate(header)))}
+    columns = {}
+    for name in FIELDS:
+        column = mapping.get(name, name)
+        if column in positions:
+            columns[name] = (positions[column], column)
+        elif name in mapping:
+            raise ImportFileError(
+                f"The mapping names column “{column}” for {FIELDS[name]}, but the file has no "
+                f"such column. Its columns are: {', '.join(header)}."
+            )
+    missing = [name for name in REQUIRED if name not in columns]
+    if missing:
+        raise ImportFileError(
+            f"No column for {', '.join(FIELDS[m] for m in missing)}. The file's columns are: "
+            f"{', '.join(header)}. Name them with a mapping, e.g. "
+            f"--map {','.join(f'{m}=<column>' for m in missing)}."
+        )
+    return columns
+
+
+# One row -------------------------------------------------------------------------------------
+
+
+class BadRow(Exception):
+    pass
+
+
+@dataclass(slots=True)
+class End:
+    name: str
+    country: str
+    lat: float | None
+    lng: float | None
+    qid: str
+
+    @property
+    def has_coords(self):
+        return self.lat is not None
+
+
+@dataclass(slots=True)
+class Row:
+    number: int
+    a: End
+    b: End
+    kind: str
+    status: str
+    start: str
+    end: str
+    source_url: str
+
+
+def _cell(cells, columns, name):
+    spot = columns.get(name)
+    if spot is None or spot[0] >= len(cells):
+        return ""
+    return (cells[spot[0]] or "").strip()
+
+
+def _number(text, column, low, high, label):
+    try:
+        value = float(text)
+    except ValueError:
+        raise BadRow(f"{label} “{text}” (column {column}) is not a number.") from None
+    if not math.isfinite(value):
+        raise BadRow(f"{label} “{text}” (column {column}) is not a number.")
+    if not low <= value <= high:
+        raise BadRow(f"{label} {text} (column {column}) lies outside {low}…{high}.")
+    return value
+
+
+def _end(cells, columns, n):
+    which = "first" if n == "1" else "second"
+    name_col = columns[f"city{n}"][1]
+    name = _cell(cells, columns, f"city{n}")
+    country_text = _cell(cells, columns, f"country{n}")
+    if not name:
+        raise BadRow(f"The {which} city's name (column {name_col}) is empty.")
+    if len(name) > NAME_MAX:
+        raise BadRow(f"The {which} city's name is longer than {NAME_MAX} characters.")
+    country = country_code(country_text)
+    if country is None and not country_text:
+        # Rows whose country sits in the name ("Varna, Bulgaria") or whose "city" is a
+        # territory (Falkland Islands): the file states the country, in another column.
+        split = split_qualified_name(name)
+        if split:
+            name, country = split
+        else:
+            country = country_code(name)
+    if country is None:
+        country_col = columns[f"country{n}"][1]
+        if not country_text:
+            raise BadRow(f"The {which} city's country (column {country_col}) is empty.")
+        raise BadRow(
+            f"“{country_text}” (column {country_col}) is not a country this atlas knows: "
+            "write its English name or ISO code, e.g. Japan or JP."
+        )
+    lat_text, lng_text = _cell(cells, columns, f"lat{n}"), _cell(cells, columns, f"lng{n}")
+    point = _cell(cells, columns, f"coord{n}")
+    if point and not (lat_text or lng_text):
+        match = _POINT.match(point)
+        if not match:
+            raise BadRow(
+                f"The {which} city's coordinates “{point}” are not Point(longitude latitude)."
+            )
+        lng_text, lat_text = match.groups()
+    lat = lng = None
+    if lat_text or lng_text:
+        if not (lat_text and lng_text):
+            raise BadRow(f"The {which} city has only one coordinate: give both or neither.")
+        lat = _number(lat_text, columns.get(f"lat{n}", ("", "coord"))[1], -90, 90, "Latitude")
+        lng = _number(lng_text, columns.get(f"lng{n}", ("", "coord"))[1], -180, 180, "Longitude")
+    qid = _cell(cells, columns, f"wikidata{n}")
+    if qid:
+        match = _QID.search(qid)
+        if not match:
+            raise BadRow(f"“{qid}” is not a Wikidata id (Q followed by digits, e.g. Q38283).")
+        qid = match[1]
+    return End(name=name, country=country, lat=lat, lng=lng, qid=qid)
+
+
+def _choice(text, choices, words, label):
+    if not text:
+        return ""
+    key = fold(text)
+    for value, display in choices.choices:
+        if key in (fold(value), fold(display)):
+            return value
+    if key in words:
+        return words[key]
+    allowed = ", ".join(value for value, _ in choices.choices)
+    raise BadRow(f"“{text}” is not a {label} this atlas knows; use one of: {allowed}.")
+
+
+def parse_row(number, cells, columns):
+    """A Row, or BadRow with the reason in the researcher's words."""
+    a, b = _end(cells, columns, "1"), _end(cells, columns, "2")
+    kind = _choice(_cell(cells, columns, "kind"), TieKind, KIND_WORDS, "kind of tie")
+    status = _choice(_cell(cells, columns, "status"), TieStatus, STATUS_WORDS, "tie status")
+    start, end = _cell(cells, columns, "start"), _cell(cells, columns, "end")
+    bounds = {}
+    for label, value in (("start", start), ("end", end)):
+        try:
+            bounds[label] = dates.bounds(value)
+        except ValidationError as error:
+            raise BadRow(f"The {label} date: {error.messages[0]}") from None
+    if bounds["end"][1] and bounds["start"][0] and bounds["end"][1] < bounds["start"][0]:
+        raise BadRow("The end date lies before the start date.")
+    url = _cell(cells, columns, "source_url")
+    if url and not re.match(r"^https?://\S+$", url):
+        raise BadRow(f"The source address “{url}” is not a web address (http:// or https://).")
+    return Row(number, a, b, kind, status, start, end, url)
+
+
+# Reconciliation -----------------------------------------------------------------------------
+
+
+def distance_km(lat1, lng1, lat2, lng2):
+    """Great-circle distance (haversine), good to a few metres at city scale."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lng2 - lng1)
+    h = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 12742.0 * math.asin(min(1.0, math.sqrt(h)))
+
+
+def name_parts(name):
+    """Split a name into the place and the qualifier that says where it is:
+    "Setagaya (Tokyo)", "Tokyo – Setagaya" → ("Setagaya", "tokyo"); "Bayside, Victoria" →
+    ("Bayside", "victoria"); a bare name → (name, ""). A qualifier naming another body
+    ("Göttingen (district)", "Sanok (rural gmina)") is no qualifier: the district around a town
+    is not the town, so such a name stays whole. Only the qualifier's first word is kept, so
+    that "Budapest XI – Újbuda" and "Újbuda (Budapest)" agree."""
+    match = _QUALIFIER.search(name)
+    if match:
+        head, where = name[: match.start()], match.group().strip(" ()")
+    elif " – " in name:
+        where, _, head = name.partition(" – ")
+    else:
+        head, _, where = name.partition(",")
+    head, where = head.strip(), fold(where)
+    if not where or not head or _ENTITY_WORDS.search(where):
+        return name, ""
+    return head, where.split()[0]
+
+
+class Place:
+    """A city the plan will tie: one already in the atlas, or one the plan will create."""
+
+    __slots__ = ("city", "uid", "is_new", "names", "spellings", "cite_row", "filled")
+
+    def __init__(self, city, uid, is_new, names=()):
+        self.city = city
+        self.uid = uid
+        self.is_new = is_new
+        self.names = set(names)  # exact spellings the city has or will have
+        self.spellings = Counter()  # spellings seen in the file, for new cities
+        self.cite_row = None  # row to cite on the city (created, or coordinates filled)
+        self.filled = set()  # fields of an existing city the plan fills in
+
+    @property
+    def has_coords(self):
+        return self.city.latitude is not None and self.city.longitude is not None
+
+    def distance(self, end):
+        return distance_km(self.city.latitude, self.city.longitude, end.lat, end.lng)
+
+
+class Gazetteer:
+    """The cities known to the plan, indexed by folded name, by name without qualifier and by
+    Wikidata id. Loads the atlas's cities and alternate names in two queries."""
+
+    def __init__(self):
+        self.by_key = defaultdict(list)
+        self.by_head = defaultdict(list)
+        self.by_qid = {}
+        self.places = []
+        self.new_places = []
+        names = defaultdict(list)
+        for city_id, name in AlternateName.objects.values_list("city_id", "name"):
+            names[city_id].append(name)
+        for city in City.objects.order_by("pk"):
+            place = Place(city, city.pk, False, [city.name, *names.get(city.pk, ())])
+            self.places.append(place)
+            self.register(place, place.names)
+        self.slugs = {place.city.slug for place in self.places}
+
+    def register(self, place, names):
+        country = place.city.country
+        if not country:
+            return
+        for name in names:
+            bucket = self.by_key[(fold(name), country)]
+            if place not in bucket:
+                bucket.append(place)
+            head, where = name_parts(name)
+            bucket = self.by_head[(fold(head), country)]
+            if (place, where) not in bucket:
+                bucket.append((place, where))
+        if place.city.wikidata_id:
+            self.by_qid.setdefault(place.city.wikidata_id, place)
+
+    def lookup(self, end):
+        """The place `end` names, or None when it is a place the atlas does not know yet."""
+        if end.qid and end.qid in self.by_qid:
+            return self.by_qid[end.qid]
+        return self._pick(self.by_key.get((fold(end.name), end.country), ()), end)
+
+    def _pick(self, candidates, end, head_candidates=None):
+        if end.qid:
+            candidates = [p for p in candidates if p.city.wikidata_id in ("", end.qid)]
+        if not end.has_coords:
+            # Without coordinates nothing tells same-named places apart: take the oldest.
+            return candidates[0] if candidates else None
+        near = [(p.distance(end), p.uid, p) for p in candidates if p.has_coords]
+        near = [item for item in near if item[0] <= SAME_PLACE_KM]
+        if near:
+            return min(near)[2]
+        for place in candidates:
+            if not place.has_coords:
+                return place
+        if head_candidates is None:
+            head_candidates = self.qualified_candidates(end)
+        if end.qid:
+            head_candidates = [p for p in head_candidates if p.city.wikidata_id in ("", end.qid)]
+        near = [(p.distance(end), p.uid, p) for p in head_candidates if p.has_coords]
+        near = [item for item in near if item[0] <= SAME_PLACE_QUALIFIED_KM]
+        return min(near)[2] if near else None
+
+    def qualified_candidates(self, end):
+        """Places whose name differs from the end's only by a qualifier saying where it is
+        ("Setagaya" and "Setagaya (Tokyo)"); names placed in different parents ("Mitte
+        (Berlin)", "Mitte (Hamburg)") never match."""
+        head, where = name_parts(end.name)
+        bucket = self.by_head.get((fold(head), end.country), ())
+        return [p for p, other in bucket if not (where and other and where != other)]
+
+    def same_new_place(self, a, b):
+        """Would two ends that both name unknown places name the same one?"""
+        if a.qid and a.qid == b.qid:
+            return True
+        if a.country != b.country or (a.qid and b.qid and a.qid != b.qid):
+            return False
+        probe = Place(
+            City(
+                name=a.name, country=a.country, latitude=a.lat, longitude=a.lng, wikidata_id=a.qid
+            ),
+            0,
+            True,
+        )
+        (head_a, where_a), (head_b, where_b) = name_parts(a.name), name_parts(b.name)
+        same_name = fold(a.name) == fold(b.name)
+        same_head = fold(head_a) == fold(head_b) and not (
+            where_a and where_b and where_a != where_b
+        )
+        return self._pick([probe] if same_name else [], b, [probe] if same_head else []) is probe
+
+    def create(self, end, row_number):
+        city = City(
+            name=end.name,
+            folded_name=fold(end.name),
+            country=end.country,
+            latitude=end.lat,
+            longitude=end.lng,
+            wikidata_id=end.qid,
+        )
+        place = Place(city, -(len(self.new_places) + 1), True)
+        place.cite_row = row_number
+        self.new_places.append(place)
+        self.register(place, [end.name])
+        return place
+
+    def note(self, place, end, row_number):
+        """Record what this row tells about a place it names: its spelling, and coordinates
+        or a Wikidata id the place lacks."""
+        if place.is_new:
+            place.spellings[end.name] += 1
+            self.register(place, [end.name])
+            return
+        if end.name not in place.names:
+            place.names.add(end.name)
+            place.spellings[end.name] += 1
+            self.register(place, [end.name])
+        city = place.city
+        if end.has_coords and not place.has_coords:
+            city.latitude, city.longitude = end.lat, end.lng
+            place.filled.update(("latitude", "longitude"))
+            place.cite_row = row_number
+        if end.qid and not city.wikidata_id and end.qid not in self.by_qid:
+            city.wikidata_id = end.qid
+            place.filled.add("wikidata_id")
+            self.by_qid[end.qid] = place
+
+    def unique_slug(self, name):
+        base = slugify(fold(name))[:80] or "city"
+        slug, n = base, 1
+        while slug in self.slugs:
+            n += 1
+            slug = f"{base[: 80 - len(str(n)) - 1]}-{n}"
+        self.slugs.add(slug)
+        return slug
+
+
+# The plan -----------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What the import does with one row."""
+
+    row: int
+    action: (
+        str  # created, cited (tie already in the atlas), repeated (pair listed before), rejected
+    )
+    detail: str = ""
+    tie: object = None
+
+
+@dataclass
+class ImportPlan:
+    table_name: str
+    rows: int
+    source: Source
+    source_is_new: bool
+    skip_bad_rows: bool
+    outcomes: list = field(default_factory=list)
+    rejected: list = field(default_factory=list)  # (row number, reason, cells)
+    header: list = field(default_factory=list)
+    new_places: list = field(default_factory=list)
+    updated_places: list = field(default_factory=list)
+    alternate_names: list = field(default_factory=list)
+    city_citations: list = field(default_factory=list)
+    url_sources: list = field(default_factory=list)
+    new_ties: list = field(default_factory=list)
+    updated_ties: list = field(default_factory=list)
+    tie_citations: list = field(default_factory=list)
+    cities_matched: int = 0
+    applied: bool = False
+
+    @property
+    def is_clean(self):
+        return not self.rejected
+
+    @property
+    def can_apply(self):
+        return self.is_clean or self.skip_bad_rows
+
+    def summary(self):
+        """The figures of the report: the same for a dry run and the real run."""
+        actions = Counter(outcome.action for outcome in self.outcomes)
+        return {
+            "rows": self.rows,
+            "rows_rejected": len(self.rejected),
+            "cities_created": len(self.new_places),
+            "cities_matched": self.cities_matched,
+            "cities_updated": len(self.updated_places),
+            "alternate_names_created": len(self.alternate_names),
+            "ties_created": len(self.new_ties),
+            "ties_already_in_atlas": actions["cited"],
+            "rows_repeating_a_pair": actions["repeated"],
+            "ties_updated": len(self.updated_ties),
+            "citations_created": len(self.tie_citations) + len(self.city_citations),
+            "sources_created": int(self.source_is_new) + len(self.url_sources),
+        }
+
+
+def dataset_source(slug=None, title="", url="", kind=SourceKind.DATASET, **extra):
+    """The Source the import cites: the existing one with `slug`, or an unsaved new one.
+
+    Without a slug, the shared Wikipedia file's source is used. A new source needs a title.
+    """
+    if not slug:
+        slug, values = DEFAULT_SOURCE["slug"], dict(DEFAULT_SOURCE)
+        values.pop("slug")
+    else:
+        values = {"title": title, "url": url, "kind": kind, **extra}
+    existing = Source.objects.filter(slug=slug).first()
+    if existing:
+        return existing, False
+    if not values.get("title"):
+        raise ImportFileError(
+            f"There is no source “{slug}” yet: give its title (and web address) to create it."
+        )
+    if slug != slugify(slug):
+        raise ImportFileError(f"“{slug}” is not a citation key: use letters, digits and hyphens.")
+    source = Source(slug=slug, **{k: v for k, v in values.items() if v})
+    try:
+        source.full_clean(exclude=["slug"])
+    except ValidationError as error:
+        raise ImportFileError(
+            f"The source cannot be created: {'; '.join(error.messages)}"
+        ) from None
+    return source, True
+
+
+def build_import_plan(
+    table,
+    columns,
+    source,
+    *,
+    source_is_new=False,
+    default_kind=None,
+    skip_bad_rows=False,
+    progress=False,
+):
+    """Decide, without writing anything, what importing `table` does to the atlas."""
+    default_kind = default_kind or TieKind.UNSPECIFIED
+    plan = ImportPlan(
+        table_name=table.name,
+        rows=len(table.rows),
+        source=source,
+        source_is_new=source_is_new,
+        skip_bad_rows=skip_bad_rows,
+        header=table.header,
+    )
+    places = Gazetteer()
+    ties = _TieBook(source, plan)
+    matched = set()
+    for number, cells in tqdm(table.rows, desc="Reconciling", unit="row", disable=not progress):
+        try:
+            row = parse_row(number, cells, columns)
+            found_a, found_b = places.lookup(row.a), places.lookup(row.b)
+            if (found_a is not None and found_a is found_b) or (
+                found_a is None and found_b is None and places.same_new_place(row.a, row.b)
+            ):
+                raise BadRow(
+                    f"{row.a.name} and {row.b.name} ({row.a.country}) are the same city: "
+                    "a city cannot be tied to itself."
+                )
+        except BadRow as error:
+            plan.rejected.append((number, str(error), cells))
+            plan.outcomes.append(Outcome(number, "rejected", str(error)))
+            continue
+        ends = []
+        for end, found in ((row.a, found_a), (row.b, found_b)):
+            place = found or places.create(end, number)
+            places.note(place, end, number)
+            if not place.is_new:
+                matched.add(place.uid)
+            ends.append(place)
+        plan.outcomes.append(ties.add(row, ends[0], ends[1], row.kind or default_kind))
+    plan.cities_matched = len(matched)
+    ties.finish()
+    _finish_places(plan, places, source)
+    return plan
+
+
+def _finish_places(plan, places, source):
+    """Name the new cities after their commonest spelling, keep the other spellings as
+    alternate names, give them slugs, and cite the rows that describe them."""
+    for place in places.new_places:
+        city = place.city
+        spellings = place.spellings.most_common()
+        # most_common keeps first-seen order among equal counts, so ties go to the first seen.
+        city.name = spellings[0][0]
+        city.folded_name = fold(city.name)
+        city.slug = places.unique_slug(city.name)
+        for spelling, _count in spellings[1:]:
+            plan.alternate_names.append(
+                AlternateName(
+                    city=city, name=spelling, folded=fold(spelling), kind=NameKind.VARIANT
+                )
+            )
+        plan.city_citations.append(
+            CityCitation(city=city, source=source, locator=f"row {place.cite_row}")
+        )
+        plan.new_places.append(place)
+    cited = (
+        set(CityCitation.objects.filter(source=source).values_list("city_id", "locator"))
+        if source.pk
+        else set()
+    )
+    for place in places.places:
+        city = place.city
+        for spelling in place.spellings:
+            plan.alternate_names.append(
+                AlternateName(
+                    city=city, name=spelling, folded=fold(spelling), kind=NameKind.VARIANT
+                )
+            )
+        if place.filled:
+            plan.updated_places.append(place)
+            locator = f"row {place.cite_row}"
+            if place.cite_row and (city.pk, locator) not in cited:
+                plan.city_citations.append(CityCitation(city=city, source=source, locator=locator))
+
+
+class _TieBook:
+    """The ties of the atlas and of the plan, by unordered pair, so that a pair listed from
+    both ends, or already in the atlas, becomes one tie citing every row that lists it."""
+
+    def __init__(self, source, plan):
+        self.plan = plan
+        self.source = source
+        # Values only: a full instance is loaded for the few ties a row fills in.
+        self.existing = defaultdict(dict)  # {a, b} → kind → (pk, status, start, end)
+        rows = Tie.objects.values_list(
+            "pk", "city_a_id", "city_b_id", "kind", "status", "start", "end"
+        )
+        for pk, a, b, kind, status, start, end in rows:
+            self.existing[frozenset((a, b))][kind] = (pk, status, start, end)
+        self.loaded = {}
+        self.planned = {}  # ({a, b}, kind) → (tie, first row)
+        self.cited = set()
+        if source.pk:
+            self.cited = set(
+                TieCitation.objects.filter(source=source).values_list("tie_id", "locator")
+            )
+        self.url_sources = {s.url: s for s in Source.objects.exclude(url="").order_by("-pk")}
+        self.url_cited = set()  # (tie key, source key) pairs cited or planned
+        self.url_loaded = set()
+
+    def _existing_tie(self, pair, kind):
+        kinds = self.existing.get(pair)
+        if not kinds:
+            return None
+        if kind in kinds:
+            pk, status, start, end = kinds[kind]
+        elif kind == TieKind.UNSPECIFIED:
+            # A source that does not say which kind only confirms the tie already recorded.
+            pk, status, start, end = min(kinds.values())
+        else:
+            return None
+        if pk not in self.loaded:
+            self.loaded[pk] = Tie(pk=pk, kind=kind, status=status, start=start, end=end)
+        return self.loaded[pk]
+
+    def add(self, row, place_a, place_b, kind):
+        pair = frozenset((place_a.uid, place_b.uid))
+        locator = f"row {row.number}"
+        tie = None
+        if not (place_a.is_new or place_b.is_new):
+            tie = self._existing_tie(pair, kind)
+        if tie is not None:
+            outcome = Outcome(row.number, "cited", f"already in the atlas as tie {tie.pk}", tie)
+            if (tie.pk, locator) not in self.cited:
+                self.cited.add((tie.pk, locator))
+                self.plan.tie_citations.append(
+                    TieCitation(tie_id=tie.pk, source=self.source, locator=locator)
+                )
+        elif (pair, kind) in self.planned:
+            tie, first = self.planned[(pair, kind)]
+            outcome = Outcome(row.number, "repeated", f"same pair as row {first}", tie)
+            self.plan.tie_citations.append(
+                TieCitation(tie=tie, source=self.source, locator=locator)
+            )
+        else:
+            tie = Tie(city_a=place_a.city, city_b=place_b.city, kind=kind)
+            self.planned[(pair, kind)] = (tie, row.number)
+            self.plan.new_ties.append(tie)
+            outcome = Outcome(row.number, "created", "", tie)
+            self.plan.tie_citations.append(
+                TieCitation(tie=tie, source=self.source, locator=locator)
+            )
+        conflicts = self._fill(tie, row)
+        if conflicts:
+            outcome.detail = "; ".join(filter(None, [outcome.detail, *conflicts]))
+        if row.source_url:
+            self._cite_url(tie, row.source_url)
+        return outcome
+
+    def _fill(self, tie, row):
+        """Take the row's status and dates where the tie has none; report disagreements."""
+        conflicts, changed = [], False
+        for name, value, empty in (
+            ("status", row.status, TieStatus.UNKNOWN),
+            ("start", row.start, ""),
+            ("end", row.end, ""),
+        ):
+            current = getattr(tie, name) or empty
+            if not value or value == current:
+                continue
+            if current == empty:
+                setattr(tie, name, value)
+                changed = True
+            else:
+                conflicts.append(f"{name} {value} differs from the tie's {current}, kept")
+        if changed and tie.pk and tie not in self.plan.updated_ties:
+            self.plan.updated_ties.append(tie)
+        return conflicts
+
+    def _cite_url(self, tie, url):
+        """Cite the row's own web page, as a Source of its own found or planned by address."""
+        source = self.url_sources.get(url)
+        if source is None:
+            digest = hashlib.sha1(url.encode()).hexdigest()[:12]
+            source = Source(
+                slug=f"web-{digest}",
+                kind=SourceKind.WEB_PAGE,
+                title=url[:500],
+                url=url,
+                note=f"Cited by rows of “{self.source.title}”; title not yet checked.",
+            )
+            self.plan.url_sources.append(source)
+            self.url_sources[url] = source
+        elif source.pk and source.pk not in self.url_loaded:
+            self.url_loaded.add(source.pk)
+            cited = TieCitation.objects.filter(source=source, locator="")
+            self.url_cited.update((pk, source.pk) for pk in cited.values_list("tie_id", flat=True))
+        key = (tie.pk or f"new-{id(tie)}", source.pk or f"new-{id(source)}")
+        if key not in self.url_cited:
+            self.url_cited.add(key)
+            self.plan.tie_citations.append(TieCitation(tie=tie, source=source, locator=""))
+
+    def finish(self):
+        """Swap the value-only ties a row fills in for full ones, so the history is whole."""
+        if not self.plan.updated_ties:
+            return
+        full = Tie.objects.in_bulk([tie.pk for tie in self.plan.updated_ties])
+        for i, light in enumerate(self.plan.updated_ties):
+            tie = full[light.pk]
+            tie.status, tie.start, tie.end = light.status, light.start, light.end
+            self.plan.updated_ties[i] = tie
+
+
+# Writing ------------------------------------------------------------------------------------
+
+
+@dataclass
+class ImportResult:
+    written: dict
+    change_reason: str
+
+
+def change_reason_for(plan):
+    return f"import_ties: {plan.table_name} ({plan.rows} rows)"
+
+
+def apply_import(plan, user=None, change_reason=None, progress=False):
+    """Write what `plan` says, in one transaction, with edit history attributed to `user`.
+
+    Refuses a plan with rejected rows unless it was built to skip them, and a plan applied
+    before. Returns the counts written, which equal `plan.summary()`.
+    """
+    if plan.applied:
+        raise ValueError("This import plan was applied already.")
+    if not plan.can_apply:
+        raise ImportRejected(plan)
+    reason = change_reason or change_reason_for(plan)
+    history = {"batch_size": BATCH_SIZE, "default_user": user, "default_change_reason": reason}
+    now = timezone.now()
+    steps = tqdm(total=8, desc="Writing", unit="step", disable=not progress)
+    with transaction.atomic():
+        sources = [plan.source] if plan.source_is_new else []
+        for source in [*sources, *plan.url_sources]:
+            source._history_user, source._change_reason = user, reason
+            source.save()
+        steps.update()
+        bulk_create_with_history([p.city for p in plan.new_places], City, **history)
+        steps.update()
+        for place in plan.updated_places:
+            place.city.updated_at = now
+        fields = sorted({name for place in plan.updated_places for name in place.filled})
+        if plan.updated_places:
+            bulk_update_with_history(
+                [p.city for p in plan.updated_places], City, [*fields, "updated_at"], **history
+            )
+        steps.update()
+        bulk_create_with_history(plan.alternate_names, AlternateName, **history)
+        bulk_create_with_history(plan.city_citations, CityCitation, **history)
+        steps.update()
+        for tie in plan.new_ties:
+            tie.derive_dates()
+        bulk_create_with_history(plan.new_ties, Tie, **history)
+        steps.update()
+        for tie in plan.updated_ties:
+            tie.derive_dates()
+            tie.updated_at = now
+        if plan.updated_ties:
+            bulk_update_with_history(
+                plan.updated_ties,
+                Tie,
+                [
+                    "status",
+                    "start",
+                    "start_lower",
+                    "start_upper",
+                    "end",
+                    "end_lower",
+                    "end_upper",
+                    "updated_at",
+                ],
+                **history,
+            )
+        steps.update()
+        bulk_create_with_history(plan.tie_citations, TieCitation, **history)
+        steps.update(2)
+    steps.close()
+    plan.applied = True
+    return ImportResult(written=plan.summary(), change_reason=reason)
+
+
+def write_report(plan, path_or_file):
+    """Write the rejected rows, with row number and reason, as CSV a researcher can fix."""
+    close = False
+    if isinstance(path_or_file, (str, Path)):
+        handle = open(path_or_file, "w", encoding="utf-8", newline="")  # noqa: SIM115
+        close = True
+    else:
+        handle = path_or_file
+    try:
+        writer = csv.writer(handle)
+        writer.writerow(["row", "reason", *plan.header])
+        for number, reason, cells in plan.rejected:
+            writer.writerow([number, reason, *cells])
+    finally:
+        if close:
+            handle.close()
+
+
+def run_import(
+    data,
+    *,
+    name=None,
+    mapping=None,
+    delimiter=None,
+    source=None,
+    source_is_new=False,
+    default_kind=None,
+    skip_bad_rows=False,
+    dry_run=False,
+    user=None,
+    progress=False,
+):
+    """Read, plan and (unless `dry_run`) apply in one transaction, so that nothing another
+    writer does between planning and writing can slip in. Returns the plan.
+
+    Raises ImportFileError for a file that cannot be read, ImportRejected when rows are bad
+    and `skip_bad_rows` is off (nothing is written then)."""
+    table = read_table(data, name=name, delimiter=delimiter)
+    columns = resolve_mapping(table.header, mapping)
+    if source is None:
+        source, source_is_new = dataset_source()
+    if dry_run:
+        return build_import_plan(
+            table,
+            columns,
+            source,
+            source_is_new=source_is_new,
+            default_kind=default_kind,
+            skip_bad_rows=skip_bad_rows,
+            progress=progress,
+        )
+    with transaction.atomic():
+        plan = build_import_plan(
+            table,
+            columns,
+            source,
+            source_is_new=source_is_new,
+            default_kind=default_kind,
+            skip_bad_rows=skip_bad_rows,
+            progress=progress,
+        )
+        apply_import(plan, user=user, progress=progress)
+    return plan

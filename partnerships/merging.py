@@ -1,0 +1,411 @@
+"""Duplicate cities: finding likely pairs, merging one into another, and the curation queue.
+
+`find_duplicate_cities()` lists candidate pairs with the reasons they look alike (same name
+after folding, similar names, close coordinates) for a curator to judge; `merge_cities(keep,
+other)` moves everything that points at `other` onto `keep` in one transaction and records it
+in the edit history; `needs_attention()` counts what curators should look at next.
+"""
+
+import difflib
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+from simple_history.models import HistoricalChanges
+
+from cities.models import AlternateName, City, NameKind, Verification
+from cities.text import fold
+
+from .importing import distance_km
+from .models import Membership, Tie
+
+NEAR_KM = 5.0
+SIMILARITY = 0.88
+# Tokens shared by more cities than this in one country ("san", "saint") say nothing about
+# two names being the same; comparing every such pair would be quadratic.
+BLOCK_LIMIT = 300
+
+
+@dataclass
+class DuplicateCandidate:
+    """Two cities that may be one place, with the reasons, strongest first."""
+
+    city: City
+    other: City
+    reasons: list
+    distance_km: float | None = None
+    similarity: float = 0.0
+
+    @property
+    def score(self):
+        """Higher for likelier duplicates: same or similar names count most, then closeness."""
+        near = 0.0 if self.distance_km is None else max(0.0, 1 - self.distance_km / 50)
+        return round(self.similarity * 2 + near, 3)
+
+
+def _similarity(a, b):
+    matcher = difflib.SequenceMatcher(None, a, b)
+    if matcher.real_quick_ratio() < SIMILARITY or matcher.quick_ratio() < SIMILARITY:
+        return 0.0
+    return matcher.ratio()
+
+
+def find_duplicate_cities(cities=None, *, near_km=NEAR_KM, similarity=SIMILARITY):
+    """Pairs of cities that may be the same place, best candidates first.
+
+    A pair qualifies when both cities are in the same country and any of their names (name or
+    alternate names, folded) are equal or similar, or when the two lie closer than `near_km`
+    and share a country or a similar name. Runs in two queries and memory proportional to
+    the number of cities; name comparison is blocked by shared words so it is not quadratic.
+    """
+    cities = list((cities if cities is not None else City.objects.all()).order_by("pk"))
+    by_id = {city.pk: city for city in cities}
+    names = defaultdict(set)
+    for city in cities:
+        names[city.pk].add(city.folded_name or fold(city.name))
+    alternates = AlternateName.objects.filter(city_id__in=by_id).values_list("city_id", "folded")
+    for city_id, folded in alternates:
+        names[city_id].add(folded)
+
+    found = {}
+
+    def consider(a, b, reason=None, similar=0.0):
+        key = (min(a, b), max(a, b))
+        candidate = found.get(key)
+        if candidate is None:
+            city, other = by_id[key[0]], by_id[key[1]]
+            distance = None
+            if city.has_coordinates and other.has_coordinates:
+                distance = distance_km(
+                    city.latitude, city.longitude, other.latitude, other.longitude
+                )
+            candidate = found[key] = DuplicateCandidate(city, other, [], distance)
+        if reason and reason not in candidate.reasons:
+            candidate.reasons.append(reason)
+        candidate.similarity = max(candidate.similarity, similar)
+        return candidate
+
+    # Same folded name, or similar names sharing a word, within one country.
+    exact = defaultdict(set)
+    blocks = defaultdict(set)
+    for city_id, folded_names in names.items():
+        country = by_id[city_id].country
+        for folded in folded_names:
+            exact[(country, folded)].add(city_id)
+            for token in folded.split():
+                if len(token) >= 3:
+                    blocks[(country, token)].add(city_id)
+    for (country, _folded), ids in exact.items():
+        if country and len(ids) > 1:
+            ordered = sorted(ids)
+            for i, a in enumerate(ordered):
+                for b in ordered[i + 1 :]:
+                    consider(a, b, "same name", 1.0)
+    compared = set()
+    for (country, _token), ids in blocks.items():
+        if not country or len(ids) < 2 or len(ids) > BLOCK_LIMIT:
+            continue
+        ordered = sorted(ids)
+        for i, a in enumerate(ordered):
+            for b in ordered[i + 1 :]:
+                if (a, b) in compared:
+                    continue
+                compared.add((a, b))
+                best = max(
+                    (_similarity(x, y) for x in names[a] for y in names[b] if x != y),
+                    default=0.0,
+                )
+                if best >= similarity:
+                    consider(a, b, f"similar names ({best:.0%})", best)
+
+    # Close coordinates: a grid of cells about near_km wide, each city against its neighbours.
+    cell = near_km / 111.0
+    grid = defaultdict(list)
+    for city in cities:
+        if city.has_coordinates:
+            grid[(math.floor(city.latitude / cell), math.floor(city.longitude / cell))].append(city)
+    for (row, col), members in grid.items():
+        for dr in (-1, 0, 1):
+            for dc in (-1, 0, 1):
+                for other in grid.get((row + dr, col + dc), ()):
+                    for city in members:
+                        if city.pk >= other.pk:
+                            continue
+                        d = distance_km(
+                            city.latitude, city.longitude, other.latitude, other.longitude
+                        )
+                        if d > near_km:
+                            continue
+                        key = (city.pk, other.pk)
+                        if city.country == other.country or key in found:
+                            consider(city.pk, other.pk, f"{d:.1f} km apart")
+    return sorted(found.values(), key=lambda c: (-c.score, c.city.pk, c.other.pk))
+
+
+# Merging --------------------------------------------------------------------------------------
+
+
+@dataclass
+class MergeReport:
+    """What a merge did, for the curator's message and the record."""
+
+    kept: City
+    merged_name: str
+    merged_slug: str
+    moved: dict = field(default_factory=dict)  # what → how many rows moved onto the kept city
+    collapsed_ties: list = field(default_factory=list)  # (removed tie id, kept tie id)
+    dropped_self_ties: list = field(default_factory=list)  # descriptions, with their citations
+    conflicts: list = field(default_factory=list)  # field values that could not both be kept
+
+    def count(self, what, n=1):
+        if n:
+            self.moved[what] = self.moved.get(what, 0) + n
+
+
+_FILLABLE = (
+    "subdivision", "latitude", "longitude", "population", "population_year", "wikidata_id",
+    "geonames_id", "website", "summary", "approach",
+)  # fmt: skip
+_PAIRED = {
+    "latitude": "longitude", "longitude": "latitude",
+    "population": "population_year", "population_year": "population",
+}  # fmt: skip
+
+
+def _stamp(obj, user, reason):
+    obj._history_user = user
+    obj._change_reason = reason
+    return obj
+
+
+def _citations_onto(source_claim, target_claim, user, reason, report, label):
+    """Move the citations of one claim onto another, dropping exact repeats (same source and
+    locator); a repeat whose quotation differs keeps it on the target when it has none."""
+    manager = target_claim.citations
+    claim_field = manager.model.claim_field
+    existing = {(c.source_id, c.locator): c for c in manager.all()}
+    for citation in list(source_claim.citations.all()):
+        twin = existing.get((citation.source_id, citation.locator))
+        if twin is None:
+            setattr(citation, claim_field, target_claim)
+            _stamp(citation, user, reason).save()
+            existing[(citation.source_id, citation.locator)] = citation
+            report.count(label)
+        else:
+            if citation.quote and not twin.quote:
+                twin.quote = citation.quote
+                _stamp(twin, user, reason).save()
+            _stamp(citation, user, reason).delete()
+
+
+def _fill_from(target, source, names, report, note_prefix):
+    """Copy fields `target` lacks from `source`; note values that differ and were not kept."""
+    changed = []
+    for name in names:
+        mine, theirs = getattr(target, name), getattr(source, name)
+        if theirs in (None, ""):
+            continue
+        if mine in (None, ""):
+            partner = _PAIRED.get(name)
+            if partner and getattr(target, partner) not in (None, "") and partner not in changed:
+                continue  # never mix one record's latitude with another's longitude
+            setattr(target, name, theirs)
+            changed.append(name)
+        elif mine != theirs:
+            report.conflicts.append(f"{note_prefix}{name}: kept {mine!r}, dropped {theirs!r}")
+    return changed
+
+
+def _merge_tie(keep_tie, tie, user, reason, report):
+    _citations_onto(tie, keep_tie, user, reason, report, "tie citations")
+    changed = _fill_from(keep_tie, tie, ("start", "end", "summary"), report, f"tie {keep_tie.pk} ")
+    if keep_tie.status == "unknown" and tie.status != "unknown":
+        keep_tie.status = tie.status
+        changed.append("status")
+    if keep_tie.date_basis == "unknown" and tie.date_basis != "unknown":
+        keep_tie.date_basis = tie.date_basis
+        changed.append("date_basis")
+    if tie.curator_notes:
+        keep_tie.curator_notes = "\n".join(
+            filter(None, [keep_tie.curator_notes, tie.curator_notes])
+        )
+        changed.append("curator_notes")
+    if changed:
+        _stamp(keep_tie, user, reason).save()
+    keep_tie.topics.add(*tie.topics.all())
+    moved = tie.events.update(tie=keep_tie)
+    report.count("events", moved)
+    report.collapsed_ties.append((tie.pk, keep_tie.pk))
+    _stamp(tie, user, reason).delete()
+
+
+def _merge_ties(keep, other, user, reason, report):
+    kept_ties = {}
+    for tie in Tie.objects.for_city(keep):
+        kept_ties[(tie.partner_of(keep).pk, tie.kind)] = tie
+    for tie in Tie.objects.for_city(other).select_related("city_a", "city_b").order_by("pk"):
+        partner = tie.partner_of(other)
+        if partner.pk == keep.pk:
+            sources = ", ".join(
+                f"{c.source.slug} {c.locator}".strip()
+                for c in tie.citations.select_related("source")
+            )
+            report.dropped_self_ties.append(
+                f"tie {tie.pk} {keep.name} – {other.name} ({tie.kind}); cited: {sources or 'none'}"
+            )
+            _stamp(tie, user, reason).delete()
+            continue
+        twin = kept_ties.get((partner.pk, tie.kind))
+        if twin is not None:
+            _merge_tie(twin, tie, user, reason, report)
+            continue
+        if tie.city_a_id == other.pk:
+            tie.city_a = keep
+        else:
+            tie.city_b = keep
+        _stamp(tie, user, reason).save()
+        kept_ties[(partner.pk, tie.kind)] = tie
+        report.count("ties")
+
+
+def _merge_memberships(keep, other, user, reason, report):
+    kept = {(m.organization_id, m.role): m for m in Membership.objects.filter(city=keep)}
+    for membership in Membership.objects.filter(city=other).order_by("pk"):
+        twin = kept.get((membership.organization_id, membership.role))
+        if twin is None:
+            membership.city = keep
+            _stamp(membership, user, reason).save()
+            report.count("memberships")
+            continue
+        _citations_onto(membership, twin, user, reason, report, "membership citations")
+        if _fill_from(twin, membership, ("since", "until", "summary"), report, "membership "):
+            _stamp(twin, user, reason).save()
+        _stamp(membership, user, reason).delete()
+        report.count("memberships collapsed")
+
+
+def _merge_names(keep, other, user, reason, report):
+    kept = set(keep.alternate_names.values_list("name", "language"))
+    for alternate in other.alternate_names.order_by("pk"):
+        if alternate.name == keep.name or (alternate.name, alternate.language) in kept:
+            _stamp(alternate, user, reason).delete()
+            continue
+        alternate.city = keep
+        _stamp(alternate, user, reason).save()
+        kept.add((alternate.name, alternate.language))
+        report.count("alternate names")
+    if other.name != keep.name and (other.name, "") not in kept:
+        _stamp(
+            AlternateName(city=keep, name=other.name, kind=NameKind.VARIANT), user, reason
+        ).save()
+        report.count("alternate names")
+
+
+def _move_remaining(keep, other, user, reason, report, handled):
+    """Point every other relation at `keep`: initiatives, events, stated figures, an
+    organization's headquarters, and any relation added to the model later, so that a merge
+    never leaves anything behind on the city it deletes."""
+    for relation in City._meta.get_fields(include_hidden=True):
+        if not relation.auto_created or relation.concrete:
+            continue
+        model = relation.related_model
+        if issubclass(model, HistoricalChanges) or relation.name in handled:
+            continue
+        if relation.many_to_many:
+            through = relation.through
+            source_field = relation.remote_field.m2m_reverse_field_name()
+            target_field = relation.remote_field.m2m_field_name()
+            links = through.objects.filter(**{source_field: other})
+            owners = set(
+                through.objects.filter(**{source_field: keep}).values_list(
+                    f"{target_field}_id", flat=True
+                )
+            )
+            for link in links:
+                if getattr(link, f"{target_field}_id") in owners:
+                    link.delete()
+                else:
+                    setattr(link, source_field, keep)
+                    link.save()
+                    report.count(model._meta.verbose_name_plural)
+            continue
+        for obj in model._default_manager.filter(**{relation.field.name: other}):
+            setattr(obj, relation.field.name, keep)
+            _stamp(obj, user, reason).save()
+            report.count(f"{model._meta.verbose_name_plural} ({relation.field.verbose_name})")
+
+
+def merge_cities(keep, other, user=None, reason=None):
+    """Merge `other` into `keep`, in one transaction, and return a MergeReport.
+
+    Every tie (either end), membership, citation, alternate name, initiative, event and stated
+    figure of `other` moves to `keep`. Ties that become duplicates collapse into the kept tie
+    with all their citations; a tie between the two cities would become a self-tie and is
+    removed and reported. `other`'s name stays as an alternate name, empty fields of `keep`
+    are filled from `other`, differing values are reported and written to the curator notes.
+    """
+    if keep.pk == other.pk:
+        raise ValueError("A city cannot be merged into itself.")
+    reason = reason or f"merge: {other.name} ({other.slug}) into {keep.name} ({keep.slug})"
+    report = MergeReport(kept=keep, merged_name=other.name, merged_slug=other.slug)
+    with transaction.atomic():
+        keep = City.objects.select_for_update().get(pk=keep.pk)
+        other = City.objects.select_for_update().get(pk=other.pk)
+        report.kept = keep
+        _merge_ties(keep, other, user, reason, report)
+        _merge_memberships(keep, other, user, reason, report)
+        _citations_onto(other, keep, user, reason, report, "city citations")
+        _merge_names(keep, other, user, reason, report)
+        keep.themes.add(*other.themes.all())
+        handled = {
+            "ties_as_a", "ties_as_b", "memberships", "citations", "alternate_names", "themes",
+        }  # fmt: skip
+        _move_remaining(keep, other, user, reason, report, handled)
+        _fill_from(keep, other, _FILLABLE, report, "")
+        if keep.verification != other.verification and Verification.VERIFIED in (
+            keep.verification,
+            other.verification,
+        ):
+            keep.verification = Verification.UNVERIFIED
+            report.conflicts.append("verification: set to unverified, the merge needs a check")
+        notes = [f"{timezone.now():%Y-%m-%d}: merged {other.name} ({other.slug}) into this city."]
+        notes += [f"  {conflict}" for conflict in report.conflicts]
+        if other.curator_notes:
+            notes.append(f"  Its notes: {other.curator_notes}")
+        keep.curator_notes = "\n".join(filter(None, [keep.curator_notes, *notes]))
+        # Deleted first, so that unique ids (Wikidata, GeoNames) taken over are free.
+        _stamp(other, user, reason).delete()
+        _stamp(keep, user, reason).save()
+    return report
+
+
+# The curation queue ---------------------------------------------------------------------------
+
+
+def needs_attention():
+    """What curators should look at, as {key: (label, queryset)}; the admin links to each."""
+    return {
+        "ties_undated": ("Ties without a date", Tie.objects.undated()),
+        "ties_unsourced": ("Ties without a source", Tie.objects.unsourced()),
+        "ties_unverified": (
+            "Unverified ties",
+            Tie.objects.filter(verification=Verification.UNVERIFIED),
+        ),
+        "cities_without_coordinates": (
+            "Cities without coordinates",
+            City.objects.filter(Q(latitude__isnull=True) | Q(longitude__isnull=True)),
+        ),
+        "cities_without_country": ("Cities without a country", City.objects.filter(country="")),
+    }
+
+
+def needs_attention_counts(include_duplicates=True):
+    """{key: count} for the curation queue, with `possible_duplicates` when asked: that one
+    compares every city and takes a second or two on the full Wikipedia data."""
+    counts = {key: queryset.count() for key, (_label, queryset) in needs_attention().items()}
+    if include_duplicates:
+        counts["possible_duplicates"] = len(find_duplicate_cities())
+    return counts
