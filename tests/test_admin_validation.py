@@ -1,0 +1,119 @@
+"""Bad input through the admin's add forms is refused in the researcher's words, and
+nothing of it is saved."""
+
+import html
+
+import pytest
+
+from cities.models import City, CityCitation
+from partnerships.models import DUPLICATE_TIE, END_BEFORE_START, Tie, TieCitation
+from tests.conftest import make_city, make_source, make_tie
+from tests.test_admin import add_inline_row, form_data, shows, url
+
+pytestmark = pytest.mark.django_db
+
+
+def post_tie(client, **fields):
+    data = form_data(client.get(url(Tie, "add")))
+    data.update({"kind": "sister", **fields})
+    return client.post(url(Tie, "add"), data)
+
+
+def post_city(client, **fields):
+    data = form_data(client.get(url(City, "add")))
+    data.update({"name": "Odesa", **fields})
+    return client.post(url(City, "add"), data)
+
+
+def refused(response, message):
+    """The form came back (no redirect) and shows `message`, once, beside the fields."""
+    page = response.content.decode()
+    return response.status_code == 200 and page.count(html.escape(message)) == 1
+
+
+def test_a_city_tied_to_itself_is_refused(editor_client):
+    odesa = make_city(name="Odesa", country="UA")
+    response = post_tie(editor_client, city_a=odesa.pk, city_b=odesa.pk)
+    assert refused(response, "A city cannot be tied to itself.")
+    assert not Tie.objects.exists()
+
+
+def test_a_duplicate_tie_entered_the_other_way_round_is_refused(editor_client):
+    odesa, yokohama = make_city(name="Odesa"), make_city(name="Yokohama")
+    make_tie(odesa, yokohama, kind="sister")
+    response = post_tie(editor_client, city_a=yokohama.pk, city_b=odesa.pk, kind="sister")
+    assert refused(response, DUPLICATE_TIE)
+    assert Tie.objects.count() == 1
+
+
+def test_the_same_pair_with_another_kind_of_tie_is_accepted(editor_client):
+    odesa, yokohama = make_city(name="Odesa"), make_city(name="Yokohama")
+    make_tie(odesa, yokohama, kind="sister")
+    response = post_tie(editor_client, city_a=yokohama.pk, city_b=odesa.pk, kind="mou")
+    assert response.status_code == 302
+    assert Tie.objects.count() == 2
+
+
+def test_an_end_before_the_start_is_refused(editor_client):
+    a, b = make_city(), make_city()
+    response = post_tie(editor_client, city_a=a.pk, city_b=b.pk, start="1990", end="1985")
+    assert refused(response, END_BEFORE_START)
+    assert not Tie.objects.exists()
+
+
+def test_a_date_that_is_not_edtf_is_refused_with_examples(editor_client):
+    a, b = make_city(), make_city()
+    response = post_tie(editor_client, city_a=a.pk, city_b=b.pk, start="spring of '65")
+    assert refused(response, "is not a date this atlas understands")
+    assert shows(response, "for example 1965, 2023-05, 2023-05-12, 1957~ (about 1957)")
+    assert not Tie.objects.exists()
+
+
+def test_an_unknown_country_code_is_refused(editor_client):
+    response = post_city(editor_client, country="ZZ")
+    assert refused(response, "“ZZ” is not a known country code")
+    assert shows(response, "two-letter ISO 3166-1 code, for example JP for Japan")
+    assert not City.objects.exists()
+
+
+@pytest.mark.parametrize("wikidata_id", ["38283", "q38283", "Q038283", "Q 38283"])
+def test_a_malformed_wikidata_id_is_refused(editor_client, wikidata_id):
+    response = post_city(editor_client, country="UA", wikidata_id=wikidata_id)
+    assert refused(response, "A Wikidata id is the letter Q followed by digits")
+    assert not City.objects.exists()
+
+
+def test_a_citation_row_without_a_source_is_refused_and_the_tie_not_saved(editor_client):
+    a, b = make_city(), make_city()
+    data = form_data(editor_client.get(url(Tie, "add")))
+    data.update(city_a=a.pk, city_b=b.pk, kind="sister", start="1965")
+    add_inline_row(data, "citations", source="", locator="paragraph 3")
+    response = editor_client.post(url(Tie, "add"), data)
+    assert refused(response, "Choose the source this claim cites.")
+    assert not Tie.objects.exists()
+    assert not TieCitation.objects.exists()
+
+
+def test_a_citation_row_without_a_source_is_refused_on_an_existing_city(editor_client):
+    odesa = make_city(name="Odesa", country="UA")
+    page = url(City, "change", odesa.pk)
+    data = form_data(editor_client.get(page))
+    data["summary"] = "Port city on the Black Sea."
+    add_inline_row(data, "citations", locator="paragraph 3")
+    response = editor_client.post(page, data)
+    assert refused(response, "Choose the source this claim cites.")
+    odesa.refresh_from_db()
+    assert odesa.summary == ""
+    assert not CityCitation.objects.exists()
+
+
+def test_a_tie_with_its_source_is_saved_with_the_citation(editor_client):
+    a, b = make_city(), make_city()
+    source = make_source()
+    data = form_data(editor_client.get(url(Tie, "add")))
+    data.update(city_a=a.pk, city_b=b.pk, kind="sister", start="1957~")
+    add_inline_row(data, "citations", source=source.pk, locator="paragraph 3")
+    assert editor_client.post(url(Tie, "add"), data).status_code == 302
+    tie = Tie.objects.get()
+    assert tie.start_lower.year == 1957
+    assert [(c.source, c.locator) for c in tie.citations.all()] == [(source, "paragraph 3")]
