@@ -118,7 +118,7 @@ def _by_name(token, messages, suggestions):
         messages.append(f"Several cities are called “{token}”: choose one of them.")
         suggestions[token] = [_brief(_with_url(c)) for c in matches]
         return None
-    near = list(City.objects.search(token).order_by("name", "slug")[:5]) if folded else []
+    near = list(City.objects.search(token).order_by("name", "slug")[:5]) if len(folded) >= 3 else []
     messages.append(f"No city in the atlas is called “{token}” or has it as its slug.")
     if near:
         suggestions[token] = [_brief(_with_url(c)) for c in near]
@@ -130,6 +130,11 @@ def _stated(figure):
         "value": figure.value,
         "qualifier": figure.qualifier,
         "display": figure.display,
+        "value_display": (
+            f"{figure.value:,}"
+            if figure.qualifier == "exact"
+            else f"{figure.get_qualifier_display()} {figure.value:,}"
+        ),
         "as_of": figure.as_of,
         "as_of_display": humanize(figure.as_of, unknown="date not stated"),
         "sources": [

@@ -35,6 +35,9 @@ class TieFilter(django_filters.FilterSet):
     theme = django_filters.ModelChoiceFilter(
         queryset=Theme.objects.all(), to_field_name="slug", field_name="topics", label="Topic"
     )
+    source = django_filters.CharFilter(
+        field_name="citations__source__slug", distinct=True, label="Cites source (key)"
+    )
     ordering = StableOrderingFilter(
         fields=(("start_lower", "start"), ("city_a__name", "city"), ("kind", "kind")),
         field_labels={"start_lower": "Start date", "city_a__name": "City", "kind": "Kind"},
@@ -43,7 +46,7 @@ class TieFilter(django_filters.FilterSet):
 
     class Meta:
         model = Tie
-        fields = ["q", "city", "kind", "status", "decade", "country", "theme"]
+        fields = ["q", "city", "kind", "status", "decade", "country", "theme", "source"]
 
     def __init__(self, data=None, queryset=None, **kwargs):
         if queryset is None:
