@@ -91,6 +91,7 @@ from .serializers import (
     TieCitationWriteSerializer,
     TieSerializer,
     TieWriteSerializer,
+    as_field_errors,
 )
 
 app_name = "api"
@@ -132,7 +133,7 @@ def _field_errors(data):
 
 def exception_handler(exc, context):
     if isinstance(exc, DjangoValidationError):
-        exc = exceptions.ValidationError(serializers.as_serializer_error(exc))
+        exc = exceptions.ValidationError(as_field_errors(exc))
     if isinstance(exc, Http404) and not str(exc).strip():
         exc = exceptions.NotFound()
     response = drf_exception_handler(exc, context)
@@ -295,14 +296,12 @@ class KeysetPagination(pagination.BasePagination):
     def order_by(self, backwards):
         terms = []
         for field, descending, _nullable in self.keys:
-            flip = descending != backwards
-            expression = F(field)
             # Unknown values sit at the end going forwards, hence at the start backwards.
-            terms.append(
-                expression.desc(nulls_last=not backwards, nulls_first=backwards or None)
-                if flip
-                else expression.asc(nulls_last=not backwards, nulls_first=backwards or None)
-            )
+            nulls = {"nulls_first": True} if backwards else {"nulls_last": True}
+            if descending != backwards:
+                terms.append(F(field).desc(**nulls))
+            else:
+                terms.append(F(field).asc(**nulls))
         return terms
 
     def after(self, values, backwards):
@@ -461,7 +460,9 @@ class ApiViewMixin:
         body = json.dumps(response.data, sort_keys=True, default=str).encode()
         etag = f'W/"{hashlib.sha256(body).hexdigest()[:32]}"'
         sent = request.headers.get("If-None-Match", "")
-        if sent and ("*" in sent or etag.removeprefix("W/") in parse_etags(sent)):
+        # Weak comparison (RFC 9110 §13.1.2): W/ prefixes do not matter for GET.
+        known = {tag.removeprefix("W/") for tag in parse_etags(sent)}
+        if "*" in known or etag.removeprefix("W/") in known:
             return Response(status=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag})
         response["ETag"] = etag
         return response

@@ -66,7 +66,9 @@ def parse_rate(rate):
         seconds = {"s": 1, "m": 60, "h": 3600, "d": 86400}[period.strip()[0]]
         return int(count), seconds
     except (ValueError, KeyError, IndexError, AttributeError):
-        raise ValueError(f"A rate limit looks like 60/minute or 5000/hour, not {rate!r}.") from None
+        raise ImproperlyConfigured(
+            f"An API rate limit looks like 60/minute or 5000/hour, not {rate!r}."
+        ) from None
 
 
 class ApiThrottle(throttling.BaseThrottle):

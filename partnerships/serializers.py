@@ -6,10 +6,12 @@ own `full_clean()`, the validation the admin runs, so the API accepts exactly wh
 accepts and answers with the same messages.
 """
 
+from django.core.exceptions import NON_FIELD_ERRORS
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 from rest_framework import serializers
+from rest_framework.settings import api_settings
 
 from cities.models import City, Source, Theme
 from cities.serializers import (
@@ -319,6 +321,15 @@ class MembershipCitationSerializer(CitationSerializer):
 # Writes ---------------------------------------------------------------------------------
 
 
+def as_field_errors(error):
+    """A model ValidationError as {field: [messages]}, with rules about the whole record
+    under DRF's `non_field_errors` rather than Django's `__all__`."""
+    return {
+        api_settings.NON_FIELD_ERRORS_KEY if field == NON_FIELD_ERRORS else field: messages
+        for field, messages in error.message_dict.items()
+    }
+
+
 def slug_of(model, what, queryset=None, **kwargs):
     """A field taking the slug of an existing `model`, refusing unknown ones in plain words."""
     return serializers.SlugRelatedField(
@@ -363,7 +374,7 @@ class CleanedModelSerializer(serializers.ModelSerializer):
         try:
             instance.full_clean()
         except DjangoValidationError as error:
-            raise serializers.ValidationError(serializers.as_serializer_error(error)) from None
+            raise serializers.ValidationError(as_field_errors(error)) from None
         try:
             with transaction.atomic():
                 instance.save()
