@@ -107,11 +107,15 @@ fold = lru_cache(maxsize=65536)(fold_name)
 _POINT = re.compile(r"^\s*Point\(\s*(\S+)\s+(\S+)\s*\)\s*$", re.IGNORECASE)
 _QID = re.compile(r"(?:^|/)(Q[1-9][0-9]*)$")
 _QUALIFIER = re.compile(r"\s*\([^)]*\)\s*$")
-_ENTITY_WORDS = re.compile(
-    r"\b(district|county|gmina|communaute|commune|municipality|borough|township|region|"
-    r"province|prefecture|department|canton|oblast|raion|rayon|arrondissement|agglomeration|"
-    r"metropolitan|urban|rural|city|town|village|parish|ward|council|shire|kreis|landkreis)\b"
-)
+# A qualifier made only of these words names a kind of body ("Göttingen (district)",
+# "Sanok (rural gmina)"), not where the place is.
+_BODY_WORDS = {
+    "district", "county", "gmina", "communaute", "commune", "municipality", "municipal",
+    "borough", "township", "region", "province", "prefecture", "department", "canton",
+    "oblast", "raion", "rayon", "arrondissement", "agglomeration", "community", "metropolitan",
+    "urban", "rural", "city", "town", "village", "parish", "ward", "council", "shire", "kreis",
+    "landkreis", "local", "government", "area", "of", "the", "de",
+}  # fmt: skip
 
 
 class ImportFileError(Exception):
@@ -390,7 +394,7 @@ def distance_km(lat1, lng1, lat2, lng2):
 def name_parts(name):
     """Split a name into the place and the qualifier that says where it is:
     "Setagaya (Tokyo)", "Tokyo – Setagaya" → ("Setagaya", "tokyo"); "Bayside, Victoria" →
-    ("Bayside", "victoria"); a bare name → (name, ""). A qualifier naming another body
+    ("Bayside", "victoria"); a bare name → (name, ""). A qualifier naming a kind of body
     ("Göttingen (district)", "Sanok (rural gmina)") is no qualifier: the district around a town
     is not the town, so such a name stays whole. Only the qualifier's first word is kept, so
     that "Budapest XI – Újbuda" and "Újbuda (Budapest)" agree."""
@@ -402,7 +406,7 @@ def name_parts(name):
     else:
         head, _, where = name.partition(",")
     head, where = head.strip(), fold(where)
-    if not where or not head or _ENTITY_WORDS.search(where):
+    if not where or not head or set(where.split()) <= _BODY_WORDS:
         return name, ""
     return head, where.split()[0]
 
