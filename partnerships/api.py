@@ -11,6 +11,7 @@ import binascii
 import hashlib
 import json
 
+from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import F, Prefetch, Q
 from django.http import Http404, StreamingHttpResponse
@@ -436,7 +437,20 @@ def citations(model):
     return Prefetch("citations", queryset=model.objects.select_related("source"))
 
 
-class ApiViewMixin:
+class MethodFirstMixin:
+    """Refuses an unsupported method as such before credentials are looked at, so that
+    everyone gets the same 405 rather than a 401 or 403 about a request that cannot be."""
+
+    def initial(self, request, *args, **kwargs):
+        if not hasattr(self, request.method.lower()):
+            self.format_kwarg = self.get_format_suffix(**kwargs)
+            # Credentials stay unread: rendering the refusal must not authenticate lazily.
+            request.user, request.auth = AnonymousUser(), None
+            raise exceptions.MethodNotAllowed(request.method)
+        super().initial(request, *args, **kwargs)
+
+
+class ApiViewMixin(MethodFirstMixin):
     """Shared behaviour: 404s that say what to look for, ETags on details, limit headers."""
 
     permission_classes = [ResearcherWritePermission]
@@ -547,7 +561,6 @@ class TieViewSet(ApiViewMixin, WriteMixin, viewsets.ReadOnlyModelViewSet):
     write_serializer_class = TieWriteSerializer
     filterset_class = TieFilter
     pagination_class = KeysetPagination
-    http_method_names = ["get", "post", "put", "patch", "head", "options"]
 
 
 class OrganizationFilter(filters.FilterSet):
@@ -604,7 +617,6 @@ class MembershipViewSet(ApiViewMixin, WriteMixin, viewsets.ReadOnlyModelViewSet)
     filter_backends = [filters.DjangoFilterBackend, StrictOrderingFilter]
     ordering_fields = ["since_lower", "updated_at"]
     pagination_class = PagePagination
-    http_method_names = ["get", "post", "put", "patch", "head", "options"]
 
 
 class ActorFilter(filters.FilterSet):
@@ -752,7 +764,6 @@ class TieCitationViewSet(ApiViewMixin, WriteMixin, viewsets.ReadOnlyModelViewSet
     write_serializer_class = TieCitationWriteSerializer
     filterset_class = TieCitationFilter
     pagination_class = PagePagination
-    http_method_names = ["get", "post", "put", "patch", "head", "options"]
 
 
 class MembershipCitationFilter(filters.FilterSet):
@@ -776,7 +787,6 @@ class MembershipCitationViewSet(ApiViewMixin, WriteMixin, viewsets.ReadOnlyModel
     write_serializer_class = MembershipCitationWriteSerializer
     filterset_class = MembershipCitationFilter
     pagination_class = PagePagination
-    http_method_names = ["get", "post", "put", "patch", "head", "options"]
 
 
 # Comparison ------------------------------------------------------------------------------
@@ -947,8 +957,25 @@ class NotFoundView(APIView):
     post = put = patch = delete = get
 
 
+class ApiRootView(MethodFirstMixin, routers.APIRootView):
+    """The list of endpoints; the documentation is at /api/v1/docs/."""
+
+
+class SchemaView(MethodFirstMixin, SpectacularAPIView):
+    pass
+
+
+class SwaggerView(MethodFirstMixin, SpectacularSwaggerView):
+    pass
+
+
+class RedocView(MethodFirstMixin, SpectacularRedocView):
+    pass
+
+
 class Router(routers.DefaultRouter):
     include_format_suffixes = False
+    APIRootView = ApiRootView
 
 
 router = Router()
@@ -968,9 +995,9 @@ urlpatterns = [
     path("compare/", CompareView.as_view(), name="compare"),
     *(export_path(TieExportView, export, "ties") for export in TIE_EXPORTS),
     *(export_path(SourceExportView, export, "sources") for export in SOURCE_EXPORTS),
-    path("schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
-    path("docs/redoc/", SpectacularRedocView.as_view(url_name="api:schema"), name="redoc"),
+    path("schema/", SchemaView.as_view(), name="schema"),
+    path("docs/", SwaggerView.as_view(url_name="api:schema"), name="docs"),
+    path("docs/redoc/", RedocView.as_view(url_name="api:schema"), name="redoc"),
     *router.urls,
     path("<path:rest>", NotFoundView.as_view(), name="not-found"),
 ]
