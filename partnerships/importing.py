@@ -712,13 +712,20 @@ def build_import_plan(
     return plan
 
 
+def _comma_below(name):
+    return sum(name.count(letter) for letter in "șțȘȚ")
+
+
 def _finish_places(plan, places, source):
     """Name the new cities after their commonest spelling, keep the other spellings as
     alternate names, give them slugs, and cite the rows that describe them."""
     for place in places.new_places:
         city = place.city
-        spellings = place.spellings.most_common()
-        # most_common keeps first-seen order among equal counts, so ties go to the first seen.
+        # Commonest first; among equals, Romanian's comma-below letters (ș ț) before the cedilla
+        # look-alikes (ş ţ) of old encodings, then the first seen (sorted() is stable).
+        spellings = sorted(
+            place.spellings.items(), key=lambda item: (-item[1], -_comma_below(item[0]))
+        )
         city.name = spellings[0][0]
         city.folded_name = fold(city.name)
         city.slug = places.unique_slug(city.name)
