@@ -37,6 +37,7 @@ from partnerships.models import (
 from .filters import CityFilter, tie_count
 from .models import City, CityCitation, Source
 from .regions import region_name, region_of
+from .text import fold
 
 PAGE_SIZE = 50
 
@@ -49,6 +50,18 @@ def not_found(request, what, value, suggestions=(), hint=""):
         {"what": what, "value": value, "suggestions": suggestions, "hint": hint},
         status=404,
     )
+
+
+def suggest_cities(text, limit=8):
+    """Cities a mistyped address may have meant: the whole text, else any of its words."""
+    found = list(City.objects.search(text).order_by("name", "slug")[:limit])
+    words = [word for word in fold(text).split() if len(word) >= 3]
+    if found or not words:
+        return found
+    match = Q()
+    for word in words:
+        match |= Q(folded_name__contains=word) | Q(alternate_names__folded__contains=word)
+    return list(City.objects.filter(match).distinct().order_by("name", "slug")[:limit])
 
 
 def ignored_filters(filterset):
@@ -178,8 +191,7 @@ def _latest(figures):
 def city_detail(request, slug):
     city = City.objects.prefetch_related("alternate_names", "themes").filter(slug=slug).first()
     if city is None:
-        suggestions = City.objects.search(slug.replace("-", " ")).order_by("name", "slug")[:8]
-        return not_found(request, "city", slug, suggestions)
+        return not_found(request, "city", slug, suggest_cities(slug))
 
     ties = list(Tie.objects.for_city(city).for_profile())
     memberships = list(Membership.objects.filter(city=city).for_profile())

@@ -50,12 +50,12 @@ def split_tokens(values):
 
 
 def _brief(city):
-    return {"slug": city.slug, "name": city.name, "country": city.country, "url": city.url}
-
-
-def _with_url(city):
-    city.url = city.get_absolute_url()
-    return city
+    return {
+        "slug": city.slug,
+        "name": city.name,
+        "country": city.country,
+        "url": city.get_absolute_url(),
+    }
 
 
 def parse_cities(values):
@@ -101,7 +101,7 @@ def parse_cities(values):
         messages.append("Add at least one more city: a comparison needs two to four.")
     if messages:
         raise ComparisonError(messages, suggestions)
-    return [_with_url(city) for _token, city in resolved]
+    return [city for _token, city in resolved]
 
 
 def _by_name(token, messages, suggestions):
@@ -116,12 +116,12 @@ def _by_name(token, messages, suggestions):
         return matches[0]
     if matches:
         messages.append(f"Several cities are called “{token}”: choose one of them.")
-        suggestions[token] = [_brief(_with_url(c)) for c in matches]
+        suggestions[token] = [_brief(c) for c in matches]
         return None
     near = list(City.objects.search(token).order_by("name", "slug")[:5]) if len(folded) >= 3 else []
     messages.append(f"No city in the atlas is called “{token}” or has it as its slug.")
     if near:
-        suggestions[token] = [_brief(_with_url(c)) for c in near]
+        suggestions[token] = [_brief(c) for c in near]
     return None
 
 
@@ -343,7 +343,7 @@ def _shared_partners(partners, compared):
         city = next(found[pk][0] for found in partners if pk in found)
         rows.append(
             {
-                **_brief(_with_url(city)),
+                **_brief(city),
                 "shared_by": count,
                 "kinds": [sorted(set(found[pk][1])) if pk in found else [] for found in partners],
             }

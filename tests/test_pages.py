@@ -1,0 +1,244 @@
+"""The public pages: what a visitor reads on each, helpful errors, and query counts that do
+not grow with the number of rows."""
+
+import pytest
+from django.urls import reverse
+
+from cities.models import AlternateName, CityCitation, Source, Theme
+from partnerships.models import (
+    Event,
+    EventCitation,
+    Initiative,
+    InitiativeCitation,
+    Membership,
+    MembershipCitation,
+    StatedFigure,
+    StatedFigureCitation,
+)
+from tests.conftest import make_city, make_organization, make_source, make_tie
+
+pytestmark = pytest.mark.django_db
+
+KINDS = ["sister", "partner", "friendship", "unspecified"]
+
+
+def build_profile(n_ties):
+    """Yokohama with `n_ties` sourced ties and one of every other kind of claim."""
+    source = make_source(title="City diplomacy article", slug="article")
+    city = make_city(
+        name="Yokohama", slug="yokohama", latitude=35.44, longitude=139.64, summary="A port."
+    )
+    CityCitation.objects.create(city=city, source=source, locator="paragraph 1")
+    city.themes.add(Theme.objects.create(name="Peace", slug="peace"))
+    AlternateName.objects.create(city=city, name="横浜", language="ja", kind="native")
+    for i in range(n_ties):
+        partner = make_city(name=f"Partner {i:03}", latitude=10 + i % 50, longitude=i % 170)
+        start = "" if i % 10 == 0 else str(1950 + i % 70)
+        make_tie(city, partner, source=source, kind=KINDS[i % 4], start=start)
+    organization = make_organization(name="C40 Cities", acronym="C40", slug="c40")
+    membership = Membership.objects.create(organization=organization, city=city, since="2008")
+    MembershipCitation.objects.create(membership=membership, source=source, locator="p. 2")
+    figure = StatedFigure.objects.create(city=city, measure="sister_cities", value=53)
+    StatedFigureCitation.objects.create(figure=figure, source=source, locator="p. 3")
+    initiative = Initiative.objects.create(
+        name="Y-Port", kind="programme", lead_city=city, start="2011"
+    )
+    InitiativeCitation.objects.create(initiative=initiative, source=source)
+    event = Event.objects.create(kind="visit", title="Mayor of Odesa visits", city=city)
+    EventCitation.objects.create(event=event, source=source, locator="p. 4")
+    return city
+
+
+def test_profile_shows_ties_by_kind_with_partner_date_status_and_numbered_source(client):
+    city = build_profile(5)
+    html = client.get(city.get_absolute_url()).content.decode()
+    assert "Sister city" in html and "Partner city" in html
+    assert "Partner 001" in html
+    assert "1951" in html
+    assert "date unknown" in html  # Partner 000 has no start date, and it shows so
+    assert 'href="#source-1"' in html and 'id="source-1"' in html
+    assert "City diplomacy article" in html
+
+
+def test_profile_shows_stated_beside_recorded(client):
+    city = build_profile(5)
+    html = client.get(city.get_absolute_url()).content.decode()
+    # 53 sister cities stated by the source; ties 0 and 4 are the sister ties recorded.
+    assert '<span class="figure__value">53</span> <span class="figure__kind">stated</span>' in html
+    assert '<span class="figure__value">2</span> <span class="figure__kind">recorded</span>' in html
+
+
+def test_profile_shows_memberships_timeline_map_and_citation_formats(client):
+    city = build_profile(5)
+    html = client.get(city.get_absolute_url()).content.decode()
+    assert "C40 Cities" in html and "2008" in html
+    assert 'class="timeline__svg"' in html and "Y-Port" in html
+    assert 'class="map__origin"' in html and html.count('class="map__line"') == 5
+    assert "@misc{citydiplomacy-cities-yokohama" in html
+    assert "&quot;type&quot;: &quot;webpage&quot;" in html
+    assert "横浜" in html
+
+
+def test_profile_of_a_city_with_300_ties_folds_long_groups(client):
+    city = build_profile(300)
+    html = client.get(city.get_absolute_url()).content.decode()
+    # 75 ties of each kind: each group starts closed, with its count in the summary.
+    assert html.count('<details class="tie-group"') == 4
+    assert '<details class="tie-group" id="ties-sister" open>' not in html
+    assert '<span class="count">75</span>' in html
+
+
+@pytest.mark.parametrize("n_ties", [5, 300])
+def test_profile_query_count_does_not_grow_with_ties(client, django_assert_num_queries, n_ties):
+    city = build_profile(n_ties)
+    # 1 city, 2 its alternate names, 3 its themes, 4 ties with both cities, 5 their topics,
+    # 6 their citations with sources, 7 memberships with organizations, 8 their citations,
+    # 9 stated figures, 10 initiatives, 11 events, 12 the citations of the city, its figures,
+    # initiatives and events (one UNION).
+    with django_assert_num_queries(12):
+        response = client.get(city.get_absolute_url())
+    assert response.status_code == 200
+
+
+def test_unknown_city_is_a_helpful_404_with_suggestions(client):
+    make_city(name="Odesa", slug="odesa")
+    response = client.get("/cities/odesa-ukraine/")
+    assert response.status_code == 404
+    html = response.content.decode()
+    assert "No city “odesa-ukraine” in the atlas" in html
+    assert 'href="/cities/odesa/"' in html
+
+
+def test_unknown_addresses_give_404_not_500(client):
+    for path in ["/ties/999999/", "/organizations/nothing/", "/sources/nothing/", "/nowhere/"]:
+        assert client.get(path).status_code == 404, path
+
+
+def build_cities(n):
+    source = make_source()
+    hub = make_city(name="Hub", slug="hub", country="UA")
+    organization = make_organization(name="Mayors for Peace", slug="mayors-for-peace")
+    for i in range(n):
+        city = make_city(name=f"Town {i:03}", country=["JP", "FR", "BR"][i % 3])
+        make_tie(hub, city, source=source, start=str(1960 + i % 50))
+        Membership.objects.create(organization=organization, city=city)
+    return hub
+
+
+@pytest.mark.parametrize("n", [3, 60])
+def test_city_list_query_count(client, django_assert_num_queries, n):
+    build_cities(n)
+    # 1 count, 2 the page of cities with their tie counts, 3 organizations and 4 themes for
+    # the filter form.
+    with django_assert_num_queries(4):
+        response = client.get("/cities/", {"ordering": "-ties"})
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize("n", [3, 60])
+def test_search_query_count(client, django_assert_num_queries, n):
+    build_cities(n)
+    # 1 count, 2 the page, 3 alternate names of the page's cities (to show which matched),
+    # 4 organizations and 5 themes for the filter form.
+    with django_assert_num_queries(5):
+        response = client.get("/cities/", {"q": "town"})
+    assert response.status_code == 200
+
+
+def test_search_finds_a_city_by_another_spelling_and_shows_the_name_that_matched(client):
+    odesa = make_city(name="Odesa", slug="odesa", country="UA")
+    AlternateName.objects.create(city=odesa, name="Odessa", language="ru-Latn")
+    make_city(name="Constanța", slug="constanta", country="RO")
+    html = client.get("/cities/", {"q": "ODESSA"}).content.decode()
+    assert 'href="/cities/odesa/"' in html and "Odessa" in html
+    html = client.get("/cities/", {"q": "Constanta"}).content.decode()
+    assert 'href="/cities/constanta/"' in html
+
+
+def test_city_list_paginates_keeping_filters_and_counts_results(client):
+    build_cities(120)
+    html = client.get("/cities/", {"country": "JP"}).content.decode()
+    assert "<strong>40</strong> cities" in html
+    html = client.get("/cities/", {"has_ties": "true"}).content.decode()
+    assert "<strong>121</strong> cities" in html
+    assert 'href="?has_ties=true&amp;page=2"' in html
+
+
+def test_city_list_explains_a_filter_value_it_ignored(client):
+    build_cities(3)
+    response = client.get("/cities/", {"country": "XX", "kind": "cousin", "page": "abc"})
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "Some filters were ignored" in html
+    assert "“XX”" in html and "“cousin”" in html
+    assert "<strong>4</strong> cities" in html
+
+
+@pytest.mark.parametrize("n", [3, 60])
+def test_tie_list_query_count_and_filters(client, django_assert_num_queries, n):
+    build_cities(n)
+    # 1 count, 2 the page of ties with both cities, 3 themes for the topic filter.
+    with django_assert_num_queries(3):
+        response = client.get("/ties/", {"decade": "1960", "country": "JP"})
+    assert response.status_code == 200
+    assert "Town 000" in response.content.decode()
+
+
+def test_tie_list_ignores_nonsense_values(client):
+    build_cities(3)
+    response = client.get("/ties/", {"decade": "1066x", "status": "<script>"})
+    assert response.status_code == 200
+    assert "Some filters were ignored" in response.content.decode()
+
+
+@pytest.mark.parametrize("n", [3, 60])
+def test_organization_pages_query_counts(client, django_assert_num_queries, n):
+    build_cities(n)
+    # 1 count, 2 the page of organizations with parent, headquarters and member count.
+    with django_assert_num_queries(2):
+        assert client.get("/organizations/").status_code == 200
+    # 1 organization with parent and headquarters, 2 branches, 3 themes, 4 its citations,
+    # 5 memberships with members, 6 their citations, 7 initiatives, 8 stated figures,
+    # 9 events.
+    with django_assert_num_queries(9):
+        response = client.get("/organizations/mayors-for-peace/")
+    assert "Town 001" in response.content.decode()
+
+
+@pytest.mark.parametrize("n", [3, 60])
+def test_source_list_query_count(client, django_assert_num_queries, n):
+    build_cities(n)
+    # 1 count, 2 the page of sources with what each supports.
+    with django_assert_num_queries(2):
+        response = client.get("/sources/")
+    assert f"{n} ties" in response.content.decode()
+
+
+def test_source_page_lists_what_it_supports(client):
+    build_cities(3)
+    html = client.get(Source.objects.get().get_absolute_url()).content.decode()
+    assert "Hub – Town 000" in html
+
+
+def test_tie_page_shows_both_cities_kind_date_and_source(client):
+    source = make_source(title="Council minutes")
+    tie = make_tie(
+        make_city(name="Odesa"), make_city(name="Yokohama"), source=source, start="1965~"
+    )
+    html = client.get(tie.get_absolute_url()).content.decode()
+    assert "Odesa" in html and "Yokohama" in html and "c. 1965" in html
+    assert "Council minutes" in html
+
+
+def test_home_about_and_lists_render(client):
+    build_cities(3)
+    for path in ["/", "/about/", "/ties/", "/organizations/", "/sources/", "/compare/"]:
+        assert client.get(path).status_code == 200, path
+    assert "Extended Date/Time Format" in client.get("/about/").content.decode()
+
+
+def test_staff_see_edit_in_admin_and_visitors_do_not(client, admin_client):
+    city = make_city(name="Taipei", slug="taipei")
+    assert "Edit in admin" not in client.get(city.get_absolute_url()).content.decode()
+    html = admin_client.get(city.get_absolute_url()).content.decode()
+    assert f'href="{reverse("admin:cities_city_change", args=[city.pk])}"' in html
