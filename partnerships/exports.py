@@ -51,6 +51,27 @@ CSV_COLUMNS = [
     "summary",
 ]
 
+# How `manage.py import_ties FILE --map SPEC` reads the CSV export back: the command's fields
+# on the left, this export's columns on the right (as field=column pairs or a JSON file).
+CSV_IMPORT_MAPPING = {
+    **{
+        f"{field}{n}": f"{end}_{column}"
+        for n, end in ((1, "city_a"), (2, "city_b"))
+        for field, column in (
+            ("city", "name"),
+            ("country", "country"),
+            ("lat", "latitude"),
+            ("lng", "longitude"),
+            ("wikidata", "wikidata"),
+        )
+    },
+    "kind": "kind",
+    "status": "status",
+    "start": "start",
+    "end": "end",
+}
+CSV_IMPORT_MAP = ",".join(f"{field}={column}" for field, column in CSV_IMPORT_MAPPING.items())
+
 # Characters XML 1.0 forbids even when escaped; a stray one would make the file unreadable.
 _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
