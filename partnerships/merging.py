@@ -129,7 +129,7 @@ def find_duplicate_cities(cities=None, *, near_km=NEAR_KM, similarity=SIMILARITY
         if not country or len(ids) < 2 or len(ids) > BLOCK_LIMIT:
             continue
         for a, b in _pairs(ids):
-            if (a, b) in compared:
+            if (a, b) in compared or (a, b) in found:  # found here: by the same name
                 continue
             compared.add((a, b))
             best = max(
@@ -300,7 +300,8 @@ def _merge_tie(keep_tie, tie, user, reason, report):
 def _merge_ties(keep, other, user, reason, report):
     kept_ties = {}
     for tie in Tie.objects.for_city(keep):
-        kept_ties[(tie.partner_of(keep).pk, tie.kind)] = tie
+        partner_id = tie.city_b_id if tie.city_a_id == keep.pk else tie.city_a_id
+        kept_ties[(partner_id, tie.kind)] = tie
     for tie in Tie.objects.for_city(other).select_related("city_a", "city_b").order_by("pk"):
         partner = tie.partner_of(other)
         if partner.pk == keep.pk:
@@ -367,7 +368,11 @@ def _move_remaining(keep, other, user, reason, report, handled):
         if not relation.auto_created or relation.concrete:
             continue
         model = relation.related_model
-        if issubclass(model, HistoricalChanges) or relation.name in handled:
+        # History rows keep pointing at what was; many-to-many link tables are reached
+        # through their relation below, not through their own foreign keys.
+        if issubclass(model, HistoricalChanges) or model._meta.auto_created:
+            continue
+        if relation.name in handled:
             continue
         if relation.many_to_many:
             through = relation.through
