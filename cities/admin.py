@@ -382,7 +382,7 @@ class SourceAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(Theme)
-class ThemeAdmin(admin.ModelAdmin):
+class ThemeAdmin(SimpleHistoryAdmin):
     list_display = ("name", "slug", "description", "tagged")
     search_fields = ("name", "slug", "description")
     prepopulated_fields = {"slug": ("name",)}

@@ -140,6 +140,7 @@ class Theme(models.Model):
     slug = models.SlugField("slug", max_length=80, unique=True)
     description = models.TextField("description", blank=True)
 
+    history = HistoricalRecords()
     objects = ThemeManager()
 
     class Meta:
