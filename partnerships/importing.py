@@ -34,6 +34,7 @@ from tqdm import tqdm
 
 from cities import dates
 from cities.countries import country_code, split_qualified_name
+from cities.gazetteer import distance_km
 from cities.models import AlternateName, City, CityCitation, NameKind, Source, SourceKind
 from cities.text import fold as fold_name
 
@@ -381,14 +382,6 @@ def parse_row(number, cells, columns):
 
 
 # Reconciliation -----------------------------------------------------------------------------
-
-
-def distance_km(lat1, lng1, lat2, lng2):
-    """Great-circle distance (haversine), good to a few metres at city scale."""
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dp, dl = p2 - p1, math.radians(lng2 - lng1)
-    h = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 12742.0 * math.asin(min(1.0, math.sqrt(h)))
 
 
 def name_parts(name):

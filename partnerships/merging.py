@@ -17,10 +17,11 @@ from django.db.models import Q
 from django.utils import timezone
 from simple_history.models import HistoricalChanges
 
+from cities.gazetteer import distance_km
 from cities.models import AlternateName, City, NameKind, Verification
 from cities.text import fold
 
-from .importing import distance_km, name_parts
+from .importing import name_parts
 from .models import Membership, Tie
 
 NEAR_KM = 5.0

@@ -370,3 +370,30 @@ def test_slice_of_the_wikipedia_file_gives_yokohama_its_partners(tmp_path):
     before = counts()
     run(path, "--skip-bad-rows")
     assert counts() == before
+
+
+# The gazetteer: imported cities linked to GeoNames --------------------------------------------
+
+
+def test_gazetteer_links_a_city_fills_its_coordinates_and_cites_geonames():
+    odesa = make_city(name="Odessa", country="UA")  # the English spelling GeoNames also lists
+    odessa_texas = make_city(name="Odessa", country="US", latitude=31.85, longitude=-102.37)
+    out = io.StringIO()
+    call_command("link_gazetteer", stdout=out)
+    odesa.refresh_from_db()
+    odessa_texas.refresh_from_db()
+    assert (odesa.geonames_id, round(odesa.latitude, 2)) == (698740, 46.49)
+    assert odesa.citations.get().source.slug == "geonames-cities"
+    assert odessa_texas.geonames_id == 5527554  # the namesake abroad is another place
+    assert odessa_texas.citations.count() == 0  # it had coordinates: nothing to cite
+    assert "2 cities linked" in out.getvalue()
+    before = counts()
+    call_command("link_gazetteer", stdout=io.StringIO())
+    assert counts() == before
+
+
+def test_gazetteer_search_finds_a_city_by_any_spelling_largest_first():
+    from cities import gazetteer
+
+    assert gazetteer.search("Одеса", country="UA")[0].name == "Odesa"
+    assert [e.country for e in gazetteer.search("odessa")][:2] == ["UA", "US"]
