@@ -237,15 +237,18 @@ def city_detail(request, slug):
         if f.measure not in MEASURE_TIE_KIND
     ]
 
-    groups = []
+    groups, country_names = [], {}
     for kind, label in TieKind.choices:
         rows = []
         for tie in by_kind.get(kind, []):
             partner = tie.partner_of(city)
+            if partner.country not in country_names:  # a translated lookup; once per country
+                country_names[partner.country] = partner.country_name
             rows.append(
                 {
                     "tie": tie,
                     "partner": partner,
+                    "country": country_names[partner.country],
                     "cited": numbers.cite(tie.citations.all()),
                 }
             )
