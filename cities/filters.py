@@ -6,6 +6,7 @@ in `filterset.errors`, so the page can say what it ignored instead of failing.
 """
 
 import django_filters
+from django import forms
 from django.db.models import Count, Exists, IntegerField, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce
 from django_countries import countries
@@ -42,27 +43,39 @@ class StableOrderingFilter(django_filters.OrderingFilter):
 
 class CityFilter(django_filters.FilterSet):
     q = django_filters.CharFilter(method="filter_search", label="Name")
-    country = django_filters.ChoiceFilter(choices=list(countries), label="Country")
+    country = django_filters.ChoiceFilter(
+        choices=list(countries), label="Country", empty_label="Any"
+    )
     region = django_filters.ChoiceFilter(
-        choices=REGION_CHOICES, method="filter_region", label="World region"
+        choices=REGION_CHOICES, method="filter_region", label="World region", empty_label="Any"
     )
     kind = django_filters.ChoiceFilter(
-        choices=TieKind.choices, method="filter_kind", label="Has a tie of kind"
+        choices=TieKind.choices, method="filter_kind", label="Has a tie of kind", empty_label="Any"
     )
     organization = django_filters.ModelChoiceFilter(
         queryset=Organization.objects.order_by("name"),
         to_field_name="slug",
         method="filter_organization",
         label="Member of",
+        empty_label="Any",
     )
     theme = django_filters.ModelChoiceFilter(
-        queryset=Theme.objects.all(), to_field_name="slug", field_name="themes", label="Theme"
+        queryset=Theme.objects.all(),
+        to_field_name="slug",
+        field_name="themes",
+        label="Theme",
+        empty_label="Any",
     )
-    has_ties = django_filters.BooleanFilter(method="filter_has_ties", label="Has ties")
+    has_ties = django_filters.BooleanFilter(
+        method="filter_has_ties",
+        label="Has ties",
+        widget=forms.Select(choices=[("", "Any"), ("true", "Yes"), ("false", "No")]),
+    )
     ordering = StableOrderingFilter(
         fields=(("name", "name"), ("country", "country"), ("tie_count", "ties")),
         field_labels={"name": "Name", "country": "Country", "tie_count": "Number of ties"},
         label="Order by",
+        empty_label="Name (A–Z)",
     )
 
     class Meta:

@@ -325,11 +325,13 @@ def city_detail(request, slug):
     )
 
 
-def _count_of(model, field="source"):
-    """Claims of one kind citing each source, as a correlated count (joins would multiply)."""
-    rows = model.objects.filter(**{field: OuterRef("pk")}).order_by().values(field)
+def _count_of(model):
+    """Claims of one kind citing each source (a claim cited at two places counts once), as a
+    correlated count: joins to seven citation tables would multiply rows."""
+    rows = model.objects.filter(source=OuterRef("pk")).order_by().values("source")
+    claims = Count(model.claim_field, distinct=True)
     return Coalesce(
-        Subquery(rows.annotate(n=Count("pk")).values("n"), output_field=IntegerField()),
+        Subquery(rows.annotate(n=claims).values("n"), output_field=IntegerField()),
         Value(0),
     )
 

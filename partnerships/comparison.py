@@ -8,7 +8,8 @@ messages say what to fix.
 
 from collections import Counter, defaultdict
 
-from django.db.models import Prefetch, Q
+from django.db.models import Case, Prefetch, Q, When
+from django.db.models.functions import Length
 
 from cities.dates import humanize
 from cities.models import City
@@ -118,7 +119,12 @@ def _by_name(token, messages, suggestions):
         messages.append(f"Several cities are called “{token}”: choose one of them.")
         suggestions[token] = [_brief(c) for c in matches]
         return None
-    near = list(City.objects.search(token).order_by("name", "slug")[:5]) if len(folded) >= 3 else []
+    near = []
+    if len(folded) >= 3:
+        # Names that start with what was typed first, then the shortest: "taipe" → Taipei
+        # before New Taipei.
+        starts = Case(When(folded_name__startswith=folded, then=0), default=1)
+        near = list(City.objects.search(token).order_by(starts, Length("name"), "name", "slug")[:5])
     messages.append(f"No city in the atlas is called “{token}” or has it as its slug.")
     if near:
         suggestions[token] = [_brief(c) for c in near]

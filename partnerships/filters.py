@@ -24,16 +24,25 @@ def decade_choices():
 class TieFilter(django_filters.FilterSet):
     q = django_filters.CharFilter(method="filter_search", label="City name")
     city = django_filters.CharFilter(method="filter_city", label="City (slug)")
-    kind = django_filters.ChoiceFilter(choices=TieKind.choices, label="Kind")
-    status = django_filters.ChoiceFilter(choices=TieStatus.choices, label="Status")
+    kind = django_filters.ChoiceFilter(choices=TieKind.choices, label="Kind", empty_label="Any")
+    status = django_filters.ChoiceFilter(
+        choices=TieStatus.choices, label="Status", empty_label="Any"
+    )
     decade = django_filters.ChoiceFilter(
-        choices=decade_choices, method="filter_decade", label="Started in"
+        choices=decade_choices, method="filter_decade", label="Started in", empty_label="Any"
     )
     country = django_filters.ChoiceFilter(
-        choices=list(countries), method="filter_country", label="Country (either city)"
+        choices=list(countries),
+        method="filter_country",
+        label="Country (either city)",
+        empty_label="Any",
     )
     theme = django_filters.ModelChoiceFilter(
-        queryset=Theme.objects.all(), to_field_name="slug", field_name="topics", label="Topic"
+        queryset=Theme.objects.all(),
+        to_field_name="slug",
+        field_name="topics",
+        label="Topic",
+        empty_label="Any",
     )
     source = django_filters.CharFilter(
         field_name="citations__source__slug", distinct=True, label="Cites source (key)"
@@ -42,6 +51,7 @@ class TieFilter(django_filters.FilterSet):
         fields=(("start_lower", "start"), ("city_a__name", "city"), ("kind", "kind")),
         field_labels={"start_lower": "Start date", "city_a__name": "City", "kind": "Kind"},
         label="Order by",
+        empty_label="Start date, undated last",
     )
 
     class Meta:

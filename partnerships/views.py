@@ -36,6 +36,12 @@ def compare(request):
     try:
         cities = comparison.parse_cities(values)
     except comparison.ComparisonError as error:
+        # Each suggestion links to this comparison with the name it replaces corrected.
+        tokens = context["picked"]
+        for token, options in error.suggestions.items():
+            for option in options:
+                fixed = [option["slug"] if t == token else t for t in tokens]
+                option["fix_url"] = "?" + urlencode({"cities": ",".join(fixed)})
         context.update(errors=error.messages, suggestions=error.suggestions)
         return render(request, "partnerships/compare.html", context, status=400)
     canonical = ",".join(c.slug for c in cities)

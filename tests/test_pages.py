@@ -14,6 +14,7 @@ from partnerships.models import (
     MembershipCitation,
     StatedFigure,
     StatedFigureCitation,
+    TieCitation,
 )
 from tests.conftest import make_city, make_organization, make_source, make_tie
 
@@ -242,3 +243,10 @@ def test_staff_see_edit_in_admin_and_visitors_do_not(client, admin_client):
     assert "Edit in admin" not in client.get(city.get_absolute_url()).content.decode()
     html = admin_client.get(city.get_absolute_url()).content.decode()
     assert f'href="{reverse("admin:cities_city_change", args=[city.pk])}"' in html
+
+
+def test_source_list_counts_a_claim_cited_at_two_places_once(client):
+    source = make_source(title="Wikipedia lists")
+    tie = make_tie(source=source)
+    TieCitation.objects.create(tie=tie, source=source, locator="row 2")
+    assert "supports 1 tie</span>" in client.get("/sources/").content.decode()

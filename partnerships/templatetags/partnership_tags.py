@@ -1,4 +1,4 @@
-"""Helpers that make differences visible on the comparison page: bar widths, the leader of a
+"""Template helpers for ties and the comparison: short kind names, bar widths, the leader of a
 row, and the chart of ties started per decade."""
 
 from django import template
@@ -100,3 +100,8 @@ SHORT_KIND = {
 def kind_labels(kinds):
     """["sister", "mou"] as "sister city, memorandum": short enough for a table cell."""
     return ", ".join(SHORT_KIND.get(k, k) for k in kinds)
+
+
+@register.filter
+def short_kind(kind):
+    return SHORT_KIND.get(kind, kind)
