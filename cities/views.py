@@ -188,6 +188,13 @@ def _latest(figures):
     return latest
 
 
+def _year_known(tie):
+    """The start of a tie when its year is known; "197X" or "1950/1960" stays off a chart
+    by year rather than being drawn at its earliest possible year."""
+    lower, upper = tie.start_lower, tie.start_upper
+    return lower if lower and upper and lower.year == upper.year else None
+
+
 def city_detail(request, slug):
     city = City.objects.prefetch_related("alternate_names", "themes").filter(slug=slug).first()
     if city is None:
@@ -272,7 +279,7 @@ def city_detail(request, slug):
     unique_partners = list({p.pk: p for p in partners}.values())
     timeline_items = (
         [
-            {"lane": "tie", "label": p.name, "start": t.start_lower, "end": None}
+            {"lane": "tie", "label": p.name, "start": _year_known(t), "end": None}
             for t, p in zip(ties, partners, strict=True)
         ]
         + [
