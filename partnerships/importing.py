@@ -69,8 +69,6 @@ FIELDS = {
     "source_url": "web address of the row's own source",
 }
 REQUIRED = ("city1", "country1", "city2", "country2")
-# The layout of the shared Wikipedia file: city1,country1,lat1,lng1,city2,country2,lat2,lng2.
-DEFAULT_LAYOUT = ("city1", "country1", "lat1", "lng1", "city2", "country2", "lat2", "lng2")
 
 DEFAULT_SOURCE = {
     "slug": "wikipedia-twin-towns",
@@ -145,19 +143,21 @@ class Table:
 
 
 def read_table(data, name=None, delimiter=None):
-    """Read CSV or TSV text: a path, bytes (an upload) or str. UTF-8, with or without BOM.
+    """Read a CSV or TSV table from a path, from bytes, or from an open file (an upload).
+    UTF-8, with or without byte-order mark; the separator is guessed from the header.
 
     Row numbers count the header as row 1, as a spreadsheet shows them.
     """
-    if isinstance(data, Path) or (
-        isinstance(data, str) and "\n" not in data and Path(data).is_file()
-    ):
+    if isinstance(data, (str, Path)):
         path = Path(data)
         name = name or path.name
         try:
             data = path.read_bytes()
         except OSError as error:
             raise ImportFileError(f"Cannot read {path}: {error.strerror}.") from None
+    elif hasattr(data, "read"):
+        name = name or Path(getattr(data, "name", "") or "upload").name
+        data = data.read()
     if isinstance(data, bytes):
         try:
             text = data.decode("utf-8-sig")
@@ -426,7 +426,7 @@ class Place:
         return distance_km(self.city.latitude, self.city.longitude, end.lat, end.lng)
 
 
-class Gazetteer:
+class CityIndex:
     """The cities known to the plan, indexed by folded name, by name without qualifier and by
     Wikidata id. Loads the atlas's cities and alternate names in two queries."""
 
@@ -566,18 +566,20 @@ class Gazetteer:
 
 @dataclass(slots=True)
 class Outcome:
-    """What the import does with one row."""
+    """What the import does with one row: `action` is created, cited (the tie is already in
+    the atlas), repeated (the pair was listed at an earlier row) or rejected."""
 
     row: int
-    action: (
-        str  # created, cited (tie already in the atlas), repeated (pair listed before), rejected
-    )
+    action: str
     detail: str = ""
     tie: object = None
 
 
 @dataclass
 class ImportPlan:
+    """Everything an import will write, decided before anything is written: unsaved model
+    instances in dependency order, per-row outcomes, and the rejected rows with reasons."""
+
     table_name: str
     rows: int
     source: Source
@@ -673,7 +675,7 @@ def build_import_plan(
         skip_bad_rows=skip_bad_rows,
         header=table.header,
     )
-    places = Gazetteer()
+    places = CityIndex()
     ties = _TieBook(source, plan)
     matched = set()
     for number, cells in tqdm(table.rows, desc="Reconciling", unit="row", disable=not progress):
@@ -897,7 +899,10 @@ def apply_import(plan, user=None, change_reason=None, progress=False):
     """Write what `plan` says, in one transaction, with edit history attributed to `user`.
 
     Refuses a plan with rejected rows unless it was built to skip them, and a plan applied
-    before. Returns the counts written, which equal `plan.summary()`.
+    before. Returns the counts written, which equal `plan.summary()`. A plan shown for
+    confirmation may have aged: build it again and apply it inside one transaction (as
+    run_import does), else a tie or city added meanwhile fails a unique constraint and the
+    whole import rolls back.
     """
     if plan.applied:
         raise ValueError("This import plan was applied already.")

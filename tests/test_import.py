@@ -10,6 +10,8 @@ from django.core.management import CommandError, call_command
 
 from cities.models import AlternateName, City, CityCitation, Source
 from partnerships.importing import (
+    ImportRejected,
+    apply_import,
     build_import_plan,
     dataset_source,
     read_table,
@@ -341,6 +343,26 @@ def test_planning_reads_the_database_in_a_fixed_number_of_queries(
         # the source's city citations.
         with django_assert_num_queries(6):
             assert plan(n).summary()["ties_created"] == n
+
+
+def test_an_uploaded_file_is_planned_for_preview_then_applied_once():
+    upload = io.BytesIO(
+        f"{HEADER}\nYokohama,Japan,35.44,139.64,Lyon,France,45.77,4.84\n"
+        f"Lyon,France,45.77,4.84,Lyon,France,45.77,4.84\n".encode()
+    )
+    table = read_table(upload, name="partners.csv")
+    source, is_new = dataset_source()
+    plan = build_import_plan(table, resolve_mapping(table.header), source, source_is_new=is_new)
+    assert [(o.row, o.action) for o in plan.outcomes] == [(2, "created"), (3, "rejected")]
+    assert plan.summary()["cities_created"] == 2 and City.objects.count() == 0
+    with pytest.raises(ImportRejected):
+        apply_import(plan)
+    plan.skip_bad_rows = True
+    result = apply_import(plan)
+    assert result.written == plan.summary() and Tie.objects.count() == 1
+    assert result.change_reason == "import_ties: partners.csv (2 rows)"
+    with pytest.raises(ValueError, match="applied already"):
+        apply_import(plan)
 
 
 def test_a_new_source_needs_a_title(tmp_path):

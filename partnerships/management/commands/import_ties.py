@@ -120,6 +120,10 @@ class Command(BaseCommand):
             )
 
     def report(self, plan, options):
+        if options["report"]:
+            write_report(plan, options["report"])
+        if options["verbosity"] < 1:
+            return
         figures = plan.summary()
         out = self.stdout
         verb = "would be" if options["dry_run"] or not plan.can_apply else "were"
@@ -145,7 +149,6 @@ class Command(BaseCommand):
             if len(plan.rejected) > options["show"]:
                 out.write(f"  … and {len(plan.rejected) - options['show']:,} more.")
         if options["report"]:
-            write_report(plan, options["report"])
             out.write(f"Rejected rows written to {options['report']}.")
         if options["dry_run"]:
             out.write(self.style.WARNING("Dry run: nothing was written."))
