@@ -2,11 +2,13 @@
 timeline drawn as SVG on the server, and links that must not break a page."""
 
 import datetime
+import functools
 import json
 
 from django import template
 from django.templatetags.static import static
 from django.urls import NoReverseMatch, reverse
+from django.utils.html import format_html, format_html_join
 
 from cities import dates
 
@@ -20,6 +22,12 @@ MAP_TOP, MAP_BOTTOM = 5, 150
 @register.filter
 def edtf(value, unknown="date unknown"):
     """An EDTF string as people write it: "c. 1957", "1960s", "date unknown"."""
+    return _humanize(value or "", unknown)
+
+
+@functools.lru_cache(maxsize=4096)
+def _humanize(value, unknown):
+    # Parsing EDTF takes milliseconds, and a profile shows the same few dates many times.
     return dates.humanize(value, unknown=unknown)
 
 
@@ -244,3 +252,20 @@ def stated_value(figure):
     """ "more than 3,500,000" or "53": a stated figure's qualifier and number."""
     qualifier = "" if figure.qualifier == "exact" else f"{figure.get_qualifier_display()} "
     return f"{qualifier}{figure.value:,}"
+
+
+@register.simple_tag
+def cite_refs(cited):
+    """[1][3] links to the numbered sources of the page; a tag, not an include, because a
+    profile renders it once per tie."""
+    if not cited:
+        return ""
+    links = format_html_join(
+        "",
+        '<a href="#source-{}" title="{}">[{}]</a>',
+        (
+            (number, f"{source.title}, {locator}" if locator else source.title, number)
+            for number, locator, source in cited
+        ),
+    )
+    return format_html('<sup class="refs">{}</sup>', links)
