@@ -32,6 +32,16 @@ class DateDisplayField(serializers.ReadOnlyField):
         return humanize(value, unknown=self.unknown)
 
 
+class WebAddressField(serializers.URLField):
+    """A web address, or null when none is recorded (the database keeps an empty string)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(read_only=True, allow_null=True, **kwargs)
+
+    def to_representation(self, value):
+        return value or None
+
+
 class ThemeSerializer(serializers.HyperlinkedModelSerializer):
     url = serializers.HyperlinkedIdentityField(view_name=api_view("theme"), lookup_field="slug")
 
@@ -43,7 +53,7 @@ class ThemeSerializer(serializers.HyperlinkedModelSerializer):
 class SourceSerializer(serializers.HyperlinkedModelSerializer):
     url = serializers.HyperlinkedIdentityField(view_name=api_view("source"), lookup_field="slug")
     # The model's own `url` is the work's web address; `url` here is the API's link.
-    web_address = serializers.URLField(source="url", read_only=True)
+    web_address = WebAddressField(source="url")
     issued_display = DateDisplayField("issued")
     page = serializers.SerializerMethodField(help_text="The source's page on the public site.")
 
@@ -107,6 +117,7 @@ class CitySerializer(serializers.HyperlinkedModelSerializer):
     tie_count = serializers.IntegerField(
         read_only=True, help_text="Ties the atlas records for this city, all kinds."
     )
+    website = WebAddressField()
     page = serializers.SerializerMethodField(help_text="The city's profile on the public site.")
     ties = serializers.SerializerMethodField(help_text="This city's ties in the API.")
 

@@ -909,6 +909,23 @@ class SourceExportView(ExportView):
     filename = "citydiplomacy-sources"
 
 
+# The JSON-based formats, described as far as a generic schema can; the rest is text.
+EXPORT_BODIES = {
+    "geojson": {
+        "type": "object",
+        "required": ["type", "features"],
+        "properties": {
+            "type": {"type": "string", "enum": ["FeatureCollection"]},
+            "features": {"type": "array", "items": {"type": "object"}},
+        },
+    },
+    "json": {
+        "type": "array",
+        "items": {"type": "object", "required": ["id", "type"]},
+        "description": "CSL-JSON items (https://citationstyles.org).",
+    },
+}
+
 EXPORT_SUMMARIES = {
     "csv": "Ties as CSV: one row per tie, re-importable with import_ties",
     "geojson": "Ties as GeoJSON (RFC 7946): cities as points, ties as lines",
@@ -923,7 +940,7 @@ def export_path(view, export, prefix):
     media_type, _writer = view.formats[export]
     documented = extend_schema(
         summary=EXPORT_SUMMARIES[export],
-        responses={(200, media_type): OpenApiResponse(OpenApiTypes.STR)},
+        responses={(200, media_type): OpenApiResponse(EXPORT_BODIES.get(export, OpenApiTypes.STR))},
     )
 
     def get(self, request):

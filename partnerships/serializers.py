@@ -21,6 +21,7 @@ from cities.serializers import (
     CityRefSerializer,
     CitySerializer,
     DateDisplayField,
+    WebAddressField,
     api_view,
 )
 
@@ -85,9 +86,9 @@ class StatedFigureBriefSerializer(serializers.ModelSerializer):
 
 
 class StatedFigureSerializer(StatedFigureBriefSerializer):
-    city = CityRefSerializer(read_only=True)
-    organization = OrganizationRefSerializer(read_only=True)
-    initiative = InitiativeRefSerializer(read_only=True)
+    city = CityRefSerializer(read_only=True, allow_null=True)
+    organization = OrganizationRefSerializer(read_only=True, allow_null=True)
+    initiative = InitiativeRefSerializer(read_only=True, allow_null=True)
 
     class Meta(StatedFigureBriefSerializer.Meta):
         fields = [
@@ -160,9 +161,10 @@ class OrganizationSerializer(serializers.ModelSerializer):
     url = serializers.HyperlinkedIdentityField(
         view_name=api_view("organization"), lookup_field="slug"
     )
-    parent = OrganizationRefSerializer(read_only=True)
-    headquarters = CityRefSerializer(read_only=True)
+    parent = OrganizationRefSerializer(read_only=True, allow_null=True)
+    headquarters = CityRefSerializer(read_only=True, allow_null=True)
     founded_display = DateDisplayField("founded")
+    website = WebAddressField()
     themes = serializers.SlugRelatedField(slug_field="slug", many=True, read_only=True)
     citations = CitationSerializer(many=True, read_only=True)
     memberships = serializers.SerializerMethodField(help_text="Its members in the API.")
@@ -234,6 +236,7 @@ class InitiativeSerializer(serializers.ModelSerializer):
     partner_organizations = OrganizationRefSerializer(many=True, read_only=True)
     start_display = DateDisplayField("start")
     end_display = DateDisplayField("end")
+    website = WebAddressField()
     objectives = serializers.ListField(
         source="objective_list", child=serializers.CharField(), read_only=True
     )
