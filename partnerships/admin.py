@@ -1,9 +1,11 @@
 """Curation admin for what ties places and organizations: ties, memberships, programmes,
 events and stated figures, each with the sources it cites."""
 
+from functools import partial
+
 from django import forms
 from django.contrib import admin
-from django.urls import reverse
+from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
 from cities import admin as cities_admin
@@ -22,6 +24,7 @@ from cities.admin import (
 from cities.dates import humanize
 from cities.models import City
 
+from . import admin_keys, admin_views  # noqa: F401  (admin_keys registers the API key admin)
 from .models import (
     Event,
     EventCitation,
@@ -37,6 +40,16 @@ from .models import (
     Tie,
     TieCitation,
 )
+
+
+def admin_urls(model_admin, *routes):
+    """URL patterns for extra views of `model_admin`: (route, view, name) each, the view
+    called as view(request, model_admin) behind the admin's login check."""
+    site = model_admin.admin_site
+    return [
+        path(route, site.admin_view(partial(view, model_admin=model_admin)), name=name)
+        for route, view, name in routes
+    ]
 
 
 def period(start, end):
@@ -96,6 +109,14 @@ class CityAdmin(cities_admin.CityAdmin):
 
     list_display = ("name", "country", "ties", "sources", "verification", "updated_at")
     readonly_fields = (*cities_admin.CityAdmin.readonly_fields, "ties_table")
+
+    def get_urls(self):
+        extra = admin_urls(
+            self,
+            ("duplicates/", admin_views.duplicates_view, "cities_city_duplicates"),
+            ("duplicates/merge/", admin_views.merge_view, "cities_city_merge"),
+        )
+        return [*extra, *super().get_urls()]
 
     def get_inlines(self, request, obj):
         # A membership names its city, so it can be entered once the city exists.
@@ -307,6 +328,23 @@ class TieAdmin(CuratedAdmin):
     def get_queryset(self, request):
         # __str__ names both cities; autocomplete lists call it too.
         return super().get_queryset(request).select_related(*self.list_select_related)
+
+    def get_urls(self):
+        extra = admin_urls(
+            self,
+            ("import/", admin_views.import_view, "partnerships_tie_import"),
+            ("import/confirm/", admin_views.import_confirm_view, "partnerships_tie_import_confirm"),
+            ("import/cancel/", admin_views.import_cancel_view, "partnerships_tie_import_cancel"),
+            (
+                "import/rejected.csv",
+                admin_views.import_rejected_view,
+                "partnerships_tie_import_rejected",
+            ),
+            # The whole atlas's queue; it hangs here because the admin site has no URL of its
+            # own to add, and ties are what most of it counts.
+            ("needs-attention/", admin_views.needs_attention_view, "needs_attention"),
+        )
+        return [*extra, *super().get_urls()]
 
     def get_search_results(self, request, queryset, search_term):
         found, _ = super().get_search_results(request, queryset, search_term)

@@ -1,0 +1,557 @@
+"""Curation views of the admin: importing a file with a dry run, merging duplicate cities, and
+the list of what needs attention.
+
+The decisions live in partnerships.importing and partnerships.merging, shared with the
+import_ties command; these views ask, show what would happen, and confirm. partnerships/admin.py
+wires them into the Tie and City admins through get_urls().
+"""
+
+import io
+import uuid
+from pathlib import Path
+
+from django import forms
+from django.contrib import messages
+from django.contrib.sessions.backends.db import SessionStore
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.db import transaction
+from django.http import HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.html import format_html
+from django.views.decorators.http import require_POST
+from django_countries import countries
+
+from cities.admin import count_of
+from cities.models import City, Verification
+
+from .importing import (
+    FIELDS,
+    ImportFileError,
+    apply_import,
+    build_import_plan,
+    dataset_source,
+    parse_mapping,
+    read_table,
+    resolve_mapping,
+    write_report,
+)
+from .merging import find_duplicate_cities, merge_cities, needs_attention
+from .models import Tie, TieKind
+
+# Big enough for the shared Wikipedia file ten times over; bigger files belong to the command.
+IMPORT_MAX_BYTES = 20 * 1024 * 1024
+# How long an uploaded file waits for its confirmation.
+PENDING_SECONDS = 6 * 3600
+PENDING_KEY = "pending_import"
+SAMPLE = 20
+REJECTED_SHOWN = 100
+DUPLICATES_PER_PAGE = 50
+
+SUMMARY_LABELS = [
+    ("rows", "rows read"),
+    ("rows_rejected", "rows rejected"),
+    ("cities_created", "cities created"),
+    ("cities_matched", "cities matched in the atlas"),
+    ("cities_updated", "cities completed (coordinates or Wikidata id)"),
+    ("alternate_names_created", "alternate names added"),
+    ("ties_created", "ties created"),
+    ("ties_already_in_atlas", "rows confirming a tie already in the atlas"),
+    ("rows_repeating_a_pair", "rows repeating a pair listed earlier (skipped as duplicates)"),
+    ("ties_updated", "ties completed (status or dates)"),
+    ("citations_created", "citations added"),
+    ("sources_created", "sources created"),
+]
+
+
+def admin_context(model_admin, request, title, **extra):
+    return {
+        **model_admin.admin_site.each_context(request),
+        "opts": model_admin.opts,
+        "title": title,
+        **extra,
+    }
+
+
+# Import -------------------------------------------------------------------------------------
+
+
+class ImportForm(forms.Form):
+    file = forms.FileField(
+        label="CSV or TSV file",
+        help_text="UTF-8, with or without a byte-order mark; the first row names the columns. "
+        "Up to 20 MB: larger files go through manage.py import_ties.",
+    )
+    source_slug = forms.SlugField(
+        label="Source: citation key",
+        required=False,
+        max_length=100,
+        help_text="Every imported tie cites this source, with its row number. Leave empty for "
+        "the shared Wikipedia lists (wikipedia-twin-towns); give the key of an existing source "
+        "to cite it, or a new key with a title below to create a dataset source.",
+    )
+    source_title = forms.CharField(label="Source: title", required=False, max_length=500)
+    source_url = forms.URLField(
+        label="Source: web address", required=False, max_length=500, assume_scheme="https"
+    )
+    kind = forms.ChoiceField(
+        label="Kind of tie",
+        choices=TieKind.choices,
+        initial=TieKind.UNSPECIFIED,
+        help_text="For rows that do not state one. A list that does not say sister or partner "
+        "must not be read as saying either: keep it unspecified.",
+    )
+    mapping = forms.CharField(
+        label="Column mapping",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 80}),
+        help_text="Only for files not laid out as city1,country1,lat1,lng1,city2,country2,"
+        "lat2,lng2: field=column pairs separated by commas (city1=itemLabel,country1=country)"
+        ", or a JSON object. Fields: " + ", ".join(FIELDS) + ".",
+    )
+    skip_bad_rows = forms.BooleanField(
+        label="Import the good rows only",
+        required=False,
+        help_text="Without it, one bad row stops the whole import and nothing is written.",
+    )
+
+    def clean_file(self):
+        upload = self.cleaned_data["file"]
+        if upload.size > IMPORT_MAX_BYTES:
+            raise forms.ValidationError(
+                f"The file is {upload.size / 1024 / 1024:.1f} MB; the admin takes files up to "
+                f"{IMPORT_MAX_BYTES // 1024 // 1024} MB. Split it, or import it with "
+                "manage.py import_ties."
+            )
+        data = upload.read()
+        try:
+            self.table = read_table(data, name=upload.name)
+        except ImportFileError as error:
+            raise forms.ValidationError(str(error)) from None
+        # read_table has proved it UTF-8; kept as text so that it can wait in the session.
+        self.text = data.decode("utf-8-sig")
+        return upload
+
+    def clean_mapping(self):
+        text = self.cleaned_data["mapping"].strip()
+        # parse_mapping also reads a mapping from a file named on the command line; a web
+        # form must not open files on the server, so only inline mappings reach it.
+        if text and (
+            not (text.startswith("{") or "=" in text)
+            or text.endswith(".json")
+            or Path(text).exists()
+        ):
+            raise forms.ValidationError(
+                "Write the mapping as field=column pairs separated by commas, e.g. "
+                'city1=itemLabel,country1=countryLabel, or as a JSON object {"city1": "itemLabel"}.'
+            )
+        try:
+            return parse_mapping(text)
+        except ImportFileError as error:
+            raise forms.ValidationError(str(error)) from None
+
+    def clean(self):
+        data = super().clean()
+        if hasattr(self, "table") and "mapping" in data:
+            try:
+                self.columns = resolve_mapping(self.table.header, data["mapping"])
+            except ImportFileError as error:
+                # The library words it for the command line, where the option is --map.
+                self.add_error("mapping", str(error).replace("--map ", ""))
+        slug = data.get("source_slug")
+        if not slug and (data.get("source_title") or data.get("source_url")):
+            self.add_error(
+                "source_slug",
+                "Give the new source a citation key as well, e.g. national-register-2024: "
+                "the key is how the atlas finds the source again.",
+            )
+        elif "source_slug" in data:
+            try:
+                self.source, self.source_is_new = source_for(data)
+            except ImportFileError as error:
+                self.add_error("source_slug", str(error))
+        return data
+
+    def pending(self, user):
+        """What the confirmation needs to plan the same import again."""
+        data = self.cleaned_data
+        return {
+            "token": uuid.uuid4().hex,
+            "user": user.pk,
+            "name": self.table.name,
+            "text": self.text,
+            "mapping": data["mapping"],
+            "source": {
+                "slug": data["source_slug"],
+                "title": data["source_title"],
+                "url": data["source_url"],
+            },
+            "kind": data["kind"],
+            "skip_bad_rows": data["skip_bad_rows"],
+        }
+
+
+def source_for(fields):
+    if fields.get("source_slug"):
+        return dataset_source(
+            fields["source_slug"], title=fields["source_title"], url=fields["source_url"]
+        )
+    return dataset_source()
+
+
+def plan_pending(pending, skip_bad_rows=None):
+    """Plan the waiting import again, from the stored file and options. Writes nothing."""
+    table = read_table(pending["text"].encode("utf-8"), name=pending["name"])
+    columns = resolve_mapping(table.header, pending["mapping"])
+    source_fields = pending["source"]
+    source, is_new = source_for(
+        {
+            "source_slug": source_fields["slug"],
+            "source_title": source_fields["title"],
+            "source_url": source_fields["url"],
+        }
+    )
+    skip = pending["skip_bad_rows"] if skip_bad_rows is None else skip_bad_rows
+    return build_import_plan(
+        table,
+        columns,
+        source,
+        source_is_new=is_new,
+        default_kind=pending["kind"],
+        skip_bad_rows=skip,
+    )
+
+
+# The uploaded file waits for its confirmation in a session row of its own, in the database
+# that every app server shares: the user's own session, read on every request, stays small.
+
+
+def save_pending(request, pending):
+    discard_pending(request)
+    store = SessionStore()
+    store.update(pending)
+    store.set_expiry(PENDING_SECONDS)
+    store.save()
+    request.session[PENDING_KEY] = store.session_key
+
+
+def load_pending(request, token):
+    key = request.session.get(PENDING_KEY)
+    if not key or not token:
+        return None
+    pending = SessionStore(session_key=key).load()
+    if pending.get("token") != token or pending.get("user") != request.user.pk:
+        return None
+    return pending
+
+
+def discard_pending(request):
+    key = request.session.pop(PENDING_KEY, None)
+    if key:
+        SessionStore(session_key=key).delete()
+
+
+def require_add_tie(model_admin, request):
+    if not model_admin.has_add_permission(request):
+        raise PermissionDenied
+
+
+def import_view(request, model_admin):
+    """Upload a file and its options; answer with the dry-run report."""
+    require_add_tie(model_admin, request)
+    form = ImportForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        plan = build_import_plan(
+            form.table,
+            form.columns,
+            form.source,
+            source_is_new=form.source_is_new,
+            default_kind=form.cleaned_data["kind"],
+            skip_bad_rows=form.cleaned_data["skip_bad_rows"],
+        )
+        pending = form.pending(request.user)
+        pending["summary"] = plan.summary()
+        save_pending(request, pending)
+        return preview_response(model_admin, request, plan, pending)
+    context = admin_context(model_admin, request, "Import ties from a file", form=form)
+    return TemplateResponse(request, "admin/partnerships/tie/import_form.html", context)
+
+
+def preview_response(model_admin, request, plan, pending, changed=False):
+    summary = plan.summary()
+    outcomes = [o for o in plan.outcomes if o.action in ("repeated", "cited")]
+    context = admin_context(
+        model_admin,
+        request,
+        f"Import {plan.table_name}: what it would do",
+        plan=plan,
+        token=pending["token"],
+        figures=[(label, summary[key]) for key, label in SUMMARY_LABELS],
+        summary=summary,
+        new_cities=[place.city for place in plan.new_places[:SAMPLE]],
+        new_ties=plan.new_ties[:SAMPLE],
+        skipped=outcomes[:SAMPLE],
+        rejected=plan.rejected[:REJECTED_SHOWN],
+        more_rejected=max(0, len(plan.rejected) - REJECTED_SHOWN),
+        changed=changed,
+        sample=SAMPLE,
+    )
+    return TemplateResponse(request, "admin/partnerships/tie/import_preview.html", context)
+
+
+class _PlanChanged(Exception):
+    def __init__(self, plan):
+        self.plan = plan
+
+
+@require_POST
+def import_confirm_view(request, model_admin):
+    """Apply the import the preview showed: planned again from the same file and options,
+    and written only when the figures are still exactly the previewed ones."""
+    require_add_tie(model_admin, request)
+    pending = load_pending(request, request.POST.get("token"))
+    if pending is None:
+        messages.error(
+            request,
+            "This preview is no longer waiting: it was imported, cancelled, replaced by a newer "
+            "upload or expired. Upload the file again.",
+        )
+        return HttpResponseRedirect(reverse("admin:partnerships_tie_import"))
+    skip = pending["skip_bad_rows"] or request.POST.get("skip_bad_rows") == "1"
+    reason = f"Imported from the admin: {pending['name']} ({pending['summary']['rows']} rows)"
+    try:
+        with transaction.atomic():
+            plan = plan_pending(pending, skip_bad_rows=skip)
+            if plan.summary() != pending["summary"] or not plan.can_apply:
+                raise _PlanChanged(plan)
+            apply_import(plan, user=request.user, change_reason=reason)
+    except ImportFileError as error:
+        messages.error(request, f"Nothing was imported: {error}")
+        return HttpResponseRedirect(reverse("admin:partnerships_tie_import"))
+    except _PlanChanged as changed:
+        # Someone changed the atlas since the preview: show what the import would do now.
+        pending["summary"] = changed.plan.summary()
+        save_pending(request, pending)
+        return preview_response(model_admin, request, changed.plan, pending, changed=True)
+    discard_pending(request)
+    summary = plan.summary()
+    message = (
+        f"Imported {pending['name']}: {summary['ties_created']:,} ties and "
+        f"{summary['cities_created']:,} cities created, {summary['cities_matched']:,} cities "
+        f"matched, {summary['citations_created']:,} citations added, "
+        f"{summary['rows_rejected']:,} rows rejected."
+    )
+    model_admin.log_change(request, plan.source, message)
+    messages.success(request, message)
+    return HttpResponseRedirect(reverse("admin:partnerships_tie_changelist"))
+
+
+@require_POST
+def import_cancel_view(request, model_admin):
+    require_add_tie(model_admin, request)
+    if load_pending(request, request.POST.get("token")) is not None:
+        discard_pending(request)
+        messages.info(request, "The import was cancelled; nothing was written.")
+    return HttpResponseRedirect(reverse("admin:partnerships_tie_import"))
+
+
+def import_rejected_view(request, model_admin):
+    """The rejected rows of the waiting import, with row numbers and reasons, as CSV."""
+    require_add_tie(model_admin, request)
+    pending = load_pending(request, request.GET.get("token"))
+    if pending is None:
+        messages.error(request, "This preview is no longer waiting. Upload the file again.")
+        return HttpResponseRedirect(reverse("admin:partnerships_tie_import"))
+    plan = plan_pending(pending)
+    out = io.StringIO()
+    write_report(plan, out)
+    response = HttpResponse(out.getvalue(), content_type="text/csv; charset=utf-8")
+    name = f"{Path(pending['name']).stem}-rejected.csv"
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
+
+
+# Duplicate cities ---------------------------------------------------------------------------
+
+
+def can_merge(model_admin, request):
+    """Merging deletes one city: it needs the right to change cities and to delete them."""
+    return model_admin.has_change_permission(request) and model_admin.has_delete_permission(request)
+
+
+def duplicates_view(request, model_admin):
+    """The likely duplicate pairs, best first, with what tells them apart."""
+    if not model_admin.has_view_permission(request):
+        raise PermissionDenied
+    country = request.GET.get("country", "")
+    cities = City.objects.filter(country=country) if country else None
+    candidates = find_duplicate_cities(cities)
+    page = Paginator(candidates, DUPLICATES_PER_PAGE).get_page(request.GET.get("page"))
+    ids = {c.city.pk for c in page} | {c.other.pk for c in page}
+    tie_counts = {}
+    if ids:
+        tie_counts = dict(
+            City.objects.filter(pk__in=ids)
+            .annotate(n=count_of(Tie, "city_a") + count_of(Tie, "city_b"))
+            .values_list("pk", "n")
+        )
+    for candidate in page:
+        candidate.city.tie_count = tie_counts.get(candidate.city.pk, 0)
+        candidate.other.tie_count = tie_counts.get(candidate.other.pk, 0)
+    codes = City.objects.exclude(country="").order_by().values_list("country", flat=True)
+    context = admin_context(
+        model_admin,
+        request,
+        "Possible duplicate cities",
+        page=page,
+        total=len(candidates),
+        country=country,
+        countries=sorted(((c, countries.name(c)) for c in codes.distinct()), key=lambda c: c[1]),
+        can_merge=can_merge(model_admin, request),
+    )
+    return TemplateResponse(request, "admin/cities/city/duplicates.html", context)
+
+
+class MergeForm(forms.Form):
+    keep = forms.ModelChoiceField(City.objects.all())
+    other = forms.ModelChoiceField(City.objects.all())
+
+    def clean(self):
+        data = super().clean()
+        if data.get("keep") and data.get("keep") == data.get("other"):
+            raise forms.ValidationError("A city cannot be merged into itself.")
+        return data
+
+
+class _Rollback(Exception):
+    pass
+
+
+def preview_merge(keep, other):
+    """The MergeReport a merge would give, from a merge rolled back: the confirmation shows
+    exactly what would move, collapse and be dropped, as merge_cities decides it."""
+    try:
+        with transaction.atomic():
+            report = merge_cities(keep, other)
+            raise _Rollback
+    except _Rollback:
+        return report
+
+
+def merge_summary(report):
+    """The figures of a MergeReport in a sentence."""
+    moved = ", ".join(f"{n:,} {what}" for what, n in report.moved.items()) or "nothing"
+    parts = [f"moved {moved}"]
+    if report.collapsed_ties:
+        parts.append(f"{len(report.collapsed_ties)} ties collapsed into the kept city's own")
+    if report.dropped_self_ties:
+        parts.append(f"{len(report.dropped_self_ties)} ties between the two removed")
+    if report.conflicts:
+        parts.append(f"{len(report.conflicts)} differing values noted in the curator notes")
+    return "; ".join(parts)
+
+
+@require_POST
+def merge_view(request, model_admin):
+    """Confirm, then merge one city into another (POST twice: ask, then do)."""
+    if not can_merge(model_admin, request):
+        raise PermissionDenied
+    back = reverse("admin:cities_city_duplicates")
+    country = request.POST.get("country", "")
+    if country:
+        back += f"?country={country}"
+    form = MergeForm(request.POST)
+    if not form.is_valid():
+        messages.error(
+            request,
+            "These two cities cannot be merged: "
+            + " ".join(m for errors in form.errors.values() for m in errors)
+            + " One of them may have been merged or deleted meanwhile.",
+        )
+        return HttpResponseRedirect(back)
+    keep, other = form.cleaned_data["keep"], form.cleaned_data["other"]
+    if request.POST.get("confirm") != "yes":
+        for city in (keep, other):
+            city.tie_count = Tie.objects.for_city(city).count()
+        context = admin_context(
+            model_admin,
+            request,
+            f"Merge {other} into {keep}?",
+            keep=keep,
+            other=other,
+            report=preview_merge(keep, other),
+            country=country,
+        )
+        return TemplateResponse(request, "admin/cities/city/merge_confirm.html", context)
+    report = merge_cities(keep, other, user=request.user)
+    summary = merge_summary(report)
+    model_admin.log_change(request, report.kept, f"Merged {report.merged_name}: {summary}.")
+    messages.success(
+        request,
+        format_html(
+            'Merged {} into <a href="{}">{}</a>: {}.',
+            report.merged_name,
+            reverse("admin:cities_city_change", args=[report.kept.pk]),
+            report.kept,
+            summary,
+        ),
+    )
+    return HttpResponseRedirect(back)
+
+
+# Needs attention ----------------------------------------------------------------------------
+
+# Where each count of merging.needs_attention() is listed: the changelist and the query string
+# of the filters it uses (DateKnownFilter, SourceFilter, MissingFilter, verification).
+ATTENTION_LINKS = {
+    "ties_undated": ("partnerships_tie", "start_known=no"),
+    "ties_unsourced": ("partnerships_tie", "sourced=no"),
+    "ties_unverified": ("partnerships_tie", "verification__exact=unverified"),
+    "cities_without_coordinates": ("cities_city", "missing=coordinates"),
+    "cities_without_country": ("cities_city", "missing=country"),
+}
+
+
+def needs_attention_view(request, model_admin):
+    """What curators should look at next, with counts and links to the filtered lists."""
+    site = model_admin.admin_site
+    visible = {
+        model: admin_
+        for model, admin_ in site._registry.items()
+        if hasattr(model, "verification") and admin_.has_view_permission(request)
+    }
+    if not visible:
+        raise PermissionDenied
+    rows = []
+    for key, (label, queryset) in needs_attention().items():
+        if queryset.model not in visible:
+            continue
+        link = ATTENTION_LINKS.get(key)
+        url = f"{reverse(f'admin:{link[0]}_changelist')}?{link[1]}" if link else ""
+        rows.append({"key": key, "label": label, "count": queryset.count(), "url": url})
+    if City in visible:
+        rows.append(
+            {
+                "key": "possible_duplicates",
+                "label": "Possible duplicate cities (pairs)",
+                "count": len(find_duplicate_cities()),
+                "url": reverse("admin:cities_city_duplicates"),
+            }
+        )
+    # Ties are counted above; the other curated records' unverified counts follow.
+    unverified = [
+        {
+            "key": f"{model._meta.model_name}_unverified",
+            "label": f"Unverified {model._meta.verbose_name_plural}",
+            "count": model._default_manager.filter(verification=Verification.UNVERIFIED).count(),
+            "url": reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_changelist")
+            + "?verification__exact=unverified",
+        }
+        for model in sorted(visible, key=lambda m: m._meta.verbose_name_plural)
+        if model is not Tie
+    ]
+    context = admin_context(
+        model_admin, request, "Needs attention", rows=rows, unverified=unverified
+    )
+    return TemplateResponse(request, "admin/needs_attention.html", context)
