@@ -9,7 +9,9 @@ import json
 import pytest
 import schemathesis
 from django.core.cache import cache
+from django.core.signals import request_finished, request_started
 from django.core.wsgi import get_wsgi_application
+from django.db import close_old_connections
 from drf_spectacular.generators import SchemaGenerator
 from drf_spectacular.renderers import OpenApiJsonRenderer
 from drf_spectacular.validation import validate_schema
@@ -61,6 +63,17 @@ def _quiet_limits(settings):
         "DEFAULT_THROTTLE_RATES": {"anon": "9999/s", "partner": "9999/s", "user": "9999/s"},
     }
     cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def _keep_the_test_connection():
+    """The real WSGI handler closes the database connection after each request, which would
+    end the test's transaction on PostgreSQL; Django's test client does the same as this."""
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    yield
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)
 
 
 def load_schema():
