@@ -48,6 +48,7 @@ SAME_PLACE_KM = 50.0
 SAME_PLACE_QUALIFIED_KM = 25.0
 BATCH_SIZE = 1000
 NAME_MAX = City._meta.get_field("name").max_length
+URL_MAX = Source._meta.get_field("url").max_length
 
 FIELDS = {
     "city1": "name of the first city",
@@ -378,6 +379,8 @@ def parse_row(number, cells, columns):
     url = _cell(cells, columns, "source_url")
     if url and not re.match(r"^https?://\S+$", url):
         raise BadRow(f"The source address “{url}” is not a web address (http:// or https://).")
+    if len(url) > URL_MAX:
+        raise BadRow(f"The source address is longer than {URL_MAX} characters.")
     return Row(number, a, b, kind, status, start, end, url)
 
 
