@@ -23,8 +23,8 @@ from tests.conftest import make_city, make_source, make_tie, make_user
 pytestmark = pytest.mark.django_db
 
 HEADER = "city1,country1,lat1,lng1,city2,country2,lat2,lng2"
-SHARED_FILE = Path(__file__).resolve().parent.parent / ".." / "shared" / "data"
-SHARED_FILE = (SHARED_FILE / "twin-cities-wikipedia.csv").resolve()
+# The shared data lives beside the project, never inside it.
+SHARED_FILE = Path(__file__).resolve().parents[2] / "shared" / "data" / "twin-cities-wikipedia.csv"
 
 
 def write(tmp_path, lines, name="ties.csv", encoding="utf-8"):
