@@ -20,6 +20,7 @@ from django.http import HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
+from django.utils.text import capfirst
 from django.views.decorators.http import require_POST
 from django_countries import countries
 
@@ -397,8 +398,9 @@ def duplicates_view(request, model_admin):
             .values_list("pk", "n")
         )
     for candidate in page:
-        candidate.city.tie_count = tie_counts.get(candidate.city.pk, 0)
-        candidate.other.tie_count = tie_counts.get(candidate.other.pk, 0)
+        candidate.ends = (candidate.city, candidate.other)
+        for city in candidate.ends:
+            city.tie_count = tie_counts.get(city.pk, 0)
     codes = City.objects.exclude(country="").order_by().values_list("country", flat=True)
     context = admin_context(
         model_admin,
@@ -441,14 +443,23 @@ def preview_merge(keep, other):
 
 def merge_summary(report):
     """The figures of a MergeReport in a sentence."""
-    moved = ", ".join(f"{n:,} {what}" for what, n in report.moved.items()) or "nothing"
-    parts = [f"moved {moved}"]
+
+    def n(count, one, many):
+        return f"{count:,} {one if count == 1 else many}"
+
+    moved = ", ".join(f"{what} {count:,}" for what, count in report.moved.items())
+    parts = [f"moved: {moved}" if moved else "nothing to move"]
     if report.collapsed_ties:
-        parts.append(f"{len(report.collapsed_ties)} ties collapsed into the kept city's own")
+        parts.append(
+            n(len(report.collapsed_ties), "tie", "ties") + " collapsed into the kept city's own"
+        )
     if report.dropped_self_ties:
-        parts.append(f"{len(report.dropped_self_ties)} ties between the two removed")
+        parts.append(n(len(report.dropped_self_ties), "tie", "ties") + " between the two removed")
     if report.conflicts:
-        parts.append(f"{len(report.conflicts)} differing values noted in the curator notes")
+        parts.append(
+            n(len(report.conflicts), "differing value", "differing values")
+            + " noted in the curator notes"
+        )
     return "; ".join(parts)
 
 
@@ -486,15 +497,15 @@ def merge_view(request, model_admin):
         return TemplateResponse(request, "admin/cities/city/merge_confirm.html", context)
     report = merge_cities(keep, other, user=request.user)
     summary = merge_summary(report)
-    model_admin.log_change(request, report.kept, f"Merged {report.merged_name}: {summary}.")
+    model_admin.log_change(request, report.kept, f"Merged {report.merged_name}; {summary}.")
     messages.success(
         request,
         format_html(
-            'Merged {} into <a href="{}">{}</a>: {}.',
+            'Merged {} into <a href="{}">{}</a>. {}.',
             report.merged_name,
             reverse("admin:cities_city_change", args=[report.kept.pk]),
             report.kept,
-            summary,
+            capfirst(summary),
         ),
     )
     return HttpResponseRedirect(back)
