@@ -6,6 +6,7 @@ bounds and writes the date the way people read it.
 """
 
 import datetime
+from functools import lru_cache
 
 from django.core.exceptions import ValidationError
 from edtf import parse_edtf, struct_time_to_date
@@ -104,8 +105,12 @@ def _plain(value):
     return _qualify(text, value)
 
 
+@lru_cache(maxsize=4096)
 def humanize(value, unknown="date unknown"):
-    """Write an EDTF string the way people write dates: "1965", "c. 1957", "1960s"."""
+    """Write an EDTF string the way people write dates: "1965", "c. 1957", "1960s".
+
+    Cached: parsing EDTF takes milliseconds and a profile shows the same few dates many times.
+    """
     value = (value or "").strip()
     if not value:
         return unknown

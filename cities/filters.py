@@ -13,9 +13,8 @@ from django_countries import countries
 
 from partnerships.models import Membership, Organization, Tie, TieKind
 
-from .models import AlternateName, City, Theme
+from .models import City, Theme
 from .regions import REGION_CHOICES, countries_in
-from .text import fold
 
 
 def tie_count():
@@ -91,14 +90,7 @@ class CityFilter(django_filters.FilterSet):
         super().__init__(data, queryset, **kwargs)
 
     def filter_search(self, queryset, name, value):
-        # Same matching as City.objects.search(), written with EXISTS instead of a join, so
-        # no DISTINCT is needed: DISTINCT made the database compute the tie counts of every
-        # match before it could cut the first page.
-        folded = fold(value)
-        if not folded:
-            return queryset
-        names = AlternateName.objects.filter(city=OuterRef("pk"), folded__contains=folded)
-        return queryset.filter(Q(folded_name__contains=folded) | Exists(names))
+        return queryset.search(value)
 
     def filter_region(self, queryset, name, value):
         return queryset.filter(country__in=countries_in(value))

@@ -1,7 +1,7 @@
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.urls import reverse
 from django.utils.text import slugify
 from django_countries import countries
@@ -279,9 +279,10 @@ class CityQuerySet(models.QuerySet):
         folded = fold(text)
         if not folded:
             return self
-        return self.filter(
-            Q(folded_name__contains=folded) | Q(alternate_names__folded__contains=folded)
-        ).distinct()
+        # EXISTS rather than a join: no DISTINCT, so a page of matches can be cut before
+        # annotations (tie counts) are computed for every match.
+        names = AlternateName.objects.filter(city=OuterRef("pk"), folded__contains=folded)
+        return self.filter(Q(folded_name__contains=folded) | Exists(names))
 
 
 class CityManager(models.Manager.from_queryset(CityQuerySet)):

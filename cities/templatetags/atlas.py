@@ -2,7 +2,6 @@
 timeline drawn as SVG on the server, and links that must not break a page."""
 
 import datetime
-import functools
 import json
 
 from django import template
@@ -22,13 +21,7 @@ MAP_TOP, MAP_BOTTOM = 5, 150
 @register.filter
 def edtf(value, unknown="date unknown"):
     """An EDTF string as people write it: "c. 1957", "1960s", "date unknown"."""
-    return _humanize(value or "", unknown)
-
-
-@functools.lru_cache(maxsize=4096)
-def _humanize(value, unknown):
-    # Parsing EDTF takes milliseconds, and a profile shows the same few dates many times.
-    return dates.humanize(value, unknown=unknown)
+    return dates.humanize(value or "", unknown=unknown)
 
 
 @register.filter
