@@ -3,7 +3,8 @@
 `find_duplicate_cities()` lists candidate pairs with the reasons they look alike (same name
 after folding, similar names, close coordinates) for a curator to judge; `merge_cities(keep,
 other)` moves everything that points at `other` onto `keep` in one transaction and records it
-in the edit history; `needs_attention()` counts what curators should look at next.
+in the edit history; `needs_attention()` and `needs_attention_counts()` give the curation
+queue: what curators should look at next.
 """
 
 import difflib
@@ -254,6 +255,10 @@ def _citations_onto(source_claim, target_claim, user, reason, report, label):
             if citation.quote and not twin.quote:
                 twin.quote = citation.quote
                 _stamp(twin, user, reason).save()
+            elif citation.quote and citation.quote != twin.quote:
+                report.conflicts.append(
+                    f"{label} {twin.pk}: kept quotation {twin.quote!r}, dropped {citation.quote!r}"
+                )
             _stamp(citation, user, reason).delete()
 
 
@@ -276,24 +281,27 @@ def _fill_from(target, source, names, report, note_prefix):
 
 
 def _merge_tie(keep_tie, tie, user, reason, report):
+    known = len(report.conflicts)
     _citations_onto(tie, keep_tie, user, reason, report, "tie citations")
     changed = _fill_from(keep_tie, tie, ("start", "end", "summary"), report, f"tie {keep_tie.pk} ")
+    # What could not be kept is written on the tie itself too, where a curator will look.
+    notes = [tie.curator_notes, *report.conflicts[known:]]
     if keep_tie.status == "unknown" and tie.status != "unknown":
         keep_tie.status = tie.status
         changed.append("status")
     if keep_tie.date_basis == "unknown" and tie.date_basis != "unknown":
         keep_tie.date_basis = tie.date_basis
         changed.append("date_basis")
-    if tie.curator_notes:
-        keep_tie.curator_notes = "\n".join(
-            filter(None, [keep_tie.curator_notes, tie.curator_notes])
-        )
+    if any(notes):
+        keep_tie.curator_notes = "\n".join(filter(None, [keep_tie.curator_notes, *notes]))
         changed.append("curator_notes")
     if changed:
         _stamp(keep_tie, user, reason).save()
     keep_tie.topics.add(*tie.topics.all())
-    moved = tie.events.update(tie=keep_tie)
-    report.count("events", moved)
+    for event in tie.events.all():
+        event.tie = keep_tie
+        _stamp(event, user, reason).save()
+        report.count("events")
     report.collapsed_ties.append((tie.pk, keep_tie.pk))
     _stamp(tie, user, reason).delete()
 

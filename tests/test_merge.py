@@ -195,3 +195,15 @@ def test_needs_attention_counts_what_curators_should_look_at():
         "cities_without_country": 1,
         "possible_duplicates": 1,
     }
+
+
+def test_collapsing_ties_that_disagree_keeps_one_value_and_notes_the_other():
+    keep, other, partner = make_city(name="Odesa"), make_city(name="Odessa"), make_city()
+    kept_tie = make_tie(keep, partner, kind="sister", start="1957")
+    make_tie(other, partner, kind="sister", start="1965")
+    report = merge_cities(keep, other)
+    kept_tie.refresh_from_db()
+    assert kept_tie.start == "1957"
+    assert report.conflicts == [f"tie {kept_tie.pk} start: kept '1957', dropped '1965'"]
+    assert "dropped '1965'" in kept_tie.curator_notes
+    assert "dropped '1965'" in City.objects.get(pk=keep.pk).curator_notes
