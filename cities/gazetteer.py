@@ -125,3 +125,13 @@ def match(name, country, latitude=None, longitude=None, min_population=15000):
         near = [item for item in near if item[0] <= SAME_PLACE_KM]
         return min(near)[2] if near else None
     return places[0] if len(places) == 1 else None
+
+
+@lru_cache(maxsize=len(SIZES))
+def _by_id(min_population):
+    return {entry.geonames_id: entry for entry in entries(min_population)}
+
+
+def entry(geonames_id, min_population=15000):
+    """The place with this GeoNames id, or None: for a pick submitted by a form."""
+    return _by_id(min_population).get(geonames_id)

@@ -419,3 +419,4 @@ def test_gazetteer_search_finds_a_city_by_any_spelling_largest_first():
 
     assert gazetteer.search("Одеса", country="UA")[0].name == "Odesa"
     assert [e.country for e in gazetteer.search("odessa")][:2] == ["UA", "US"]
+    assert gazetteer.entry(698740).name == "Odesa" and gazetteer.entry(1) is None
