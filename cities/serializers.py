@@ -4,6 +4,8 @@ Every resource links to itself (`url`) and to what it mentions; the viewsets pre
 serializers touch, so no field here runs a query of its own.
 """
 
+from urllib.parse import quote
+
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
@@ -32,6 +34,39 @@ class DateDisplayField(serializers.ReadOnlyField):
         return humanize(value, unknown=self.unknown)
 
 
+_KEY = "31415926535897932384"  # digits: valid wherever a slug or an id goes in a URL
+
+
+@extend_schema_field(OpenApiTypes.URI)
+class LinkField(serializers.Field):
+    """An absolute link to `view_name` for the value at `source` (a slug or an id).
+
+    Reverses each view once per response and fills the key in by string substitution:
+    a page of 100 ties holds some 500 links, and reverse() plus build_absolute_uri() for
+    each of them cost more than the rest of the serializer. With `query`, the value goes
+    into that query parameter of the view instead (a filtered list).
+    """
+
+    def __init__(self, view_name, source, kwarg=None, query=None, **kwargs):
+        super().__init__(source=source, read_only=True, **kwargs)
+        self.view_name, self.query = view_name, query
+        self.kwarg = kwarg or ("slug" if source.endswith("slug") else "pk")
+
+    def template(self):
+        templates = self.context.setdefault("_link_templates", {})
+        key = (self.view_name, self.kwarg, self.query)
+        if key not in templates:
+            if self.query:
+                path = f"{reverse(self.view_name)}?{self.query}={_KEY}"
+            else:
+                path = reverse(self.view_name, kwargs={self.kwarg: _KEY})
+            templates[key] = self.context["request"].build_absolute_uri(path)
+        return templates[key]
+
+    def to_representation(self, value):
+        return self.template().replace(_KEY, quote(str(value), safe=""))
+
+
 class WebAddressField(serializers.URLField):
     """A web address, or null when none is recorded (the database keeps an empty string)."""
 
@@ -42,20 +77,22 @@ class WebAddressField(serializers.URLField):
         return value or None
 
 
-class ThemeSerializer(serializers.HyperlinkedModelSerializer):
-    url = serializers.HyperlinkedIdentityField(view_name=api_view("theme"), lookup_field="slug")
+class ThemeSerializer(serializers.ModelSerializer):
+    url = LinkField(api_view("theme"), "slug")
 
     class Meta:
         model = Theme
         fields = ["url", "slug", "name", "description"]
 
 
-class SourceSerializer(serializers.HyperlinkedModelSerializer):
-    url = serializers.HyperlinkedIdentityField(view_name=api_view("source"), lookup_field="slug")
+class SourceSerializer(serializers.ModelSerializer):
+    url = LinkField(api_view("source"), "slug")
     # The model's own `url` is the work's web address; `url` here is the API's link.
     web_address = WebAddressField(source="url")
     issued_display = DateDisplayField("issued")
-    page = serializers.SerializerMethodField(help_text="The source's page on the public site.")
+    page = LinkField(
+        "cities:source_detail", "slug", help_text="The source's page on the public site."
+    )
 
     class Meta:
         model = Source
@@ -77,14 +114,11 @@ class SourceSerializer(serializers.HyperlinkedModelSerializer):
             "updated_at",
         ]
 
-    def get_page(self, source) -> str:
-        return self.context["request"].build_absolute_uri(source.get_absolute_url())
-
 
 class CityRefSerializer(serializers.ModelSerializer):
     """A city as other resources mention it: enough to label it and follow the link."""
 
-    url = serializers.HyperlinkedIdentityField(view_name=api_view("city"), lookup_field="slug")
+    url = LinkField(api_view("city"), "slug")
 
     class Meta:
         model = City
@@ -96,9 +130,7 @@ class CitationSerializer(serializers.Serializer):
     """One claim citing one source; shared by every kind of claim."""
 
     source = serializers.CharField(source="source.slug", read_only=True, help_text="Its slug.")
-    source_url = serializers.HyperlinkedRelatedField(
-        source="source", view_name=api_view("source"), lookup_field="slug", read_only=True
-    )
+    source_url = LinkField(api_view("source"), "source.slug")
     source_title = serializers.CharField(source="source.title", read_only=True)
     locator = serializers.CharField(read_only=True)
     quote = serializers.CharField(read_only=True)
@@ -110,16 +142,20 @@ class AlternateNameSerializer(serializers.ModelSerializer):
         fields = ["name", "language", "kind"]
 
 
-class CitySerializer(serializers.HyperlinkedModelSerializer):
-    url = serializers.HyperlinkedIdentityField(view_name=api_view("city"), lookup_field="slug")
+class CitySerializer(serializers.ModelSerializer):
+    url = LinkField(api_view("city"), "slug")
     alternate_names = AlternateNameSerializer(many=True, read_only=True)
     themes = serializers.SlugRelatedField(slug_field="slug", many=True, read_only=True)
     tie_count = serializers.IntegerField(
         read_only=True, help_text="Ties the atlas records for this city, all kinds."
     )
     website = WebAddressField()
-    page = serializers.SerializerMethodField(help_text="The city's profile on the public site.")
-    ties = serializers.SerializerMethodField(help_text="This city's ties in the API.")
+    page = LinkField(
+        "cities:city_detail", "slug", help_text="The city's profile on the public site."
+    )
+    ties = LinkField(
+        f"{API}:tie-list", "slug", query="city", help_text="This city's ties in the API."
+    )
 
     class Meta:
         model = City
@@ -146,14 +182,6 @@ class CitySerializer(serializers.HyperlinkedModelSerializer):
             "page",
             "ties",
         ]
-
-    def get_page(self, city) -> str:
-        return self.context["request"].build_absolute_uri(city.get_absolute_url())
-
-    def get_ties(self, city) -> str:
-        return self.context["request"].build_absolute_uri(
-            f"{reverse(f'{API}:tie-list')}?city={city.slug}"
-        )
 
 
 class CityDetailSerializer(CitySerializer):

@@ -9,7 +9,6 @@ accepts and answers with the same messages.
 from django.core.exceptions import NON_FIELD_ERRORS
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
-from django.urls import reverse
 from rest_framework import serializers
 from rest_framework.settings import api_settings
 
@@ -21,6 +20,7 @@ from cities.serializers import (
     CityRefSerializer,
     CitySerializer,
     DateDisplayField,
+    LinkField,
     WebAddressField,
     api_view,
 )
@@ -38,9 +38,7 @@ from .models import (
 
 
 class OrganizationRefSerializer(serializers.ModelSerializer):
-    url = serializers.HyperlinkedIdentityField(
-        view_name=api_view("organization"), lookup_field="slug"
-    )
+    url = LinkField(api_view("organization"), "slug")
 
     class Meta:
         model = Organization
@@ -49,9 +47,7 @@ class OrganizationRefSerializer(serializers.ModelSerializer):
 
 
 class InitiativeRefSerializer(serializers.ModelSerializer):
-    url = serializers.HyperlinkedIdentityField(
-        view_name=api_view("initiative"), lookup_field="slug"
-    )
+    url = LinkField(api_view("initiative"), "slug")
 
     class Meta:
         model = Initiative
@@ -62,9 +58,7 @@ class InitiativeRefSerializer(serializers.ModelSerializer):
 class StatedFigureBriefSerializer(serializers.ModelSerializer):
     """A stated figure as its city shows it."""
 
-    url = serializers.HyperlinkedIdentityField(
-        view_name=api_view("statedfigure"), lookup_field="slug"
-    )
+    url = LinkField(api_view("statedfigure"), "slug")
     display = serializers.CharField(read_only=True, help_text="'more than 3,500,000 population'")
     as_of_display = DateDisplayField("as_of")
     citations = CitationSerializer(many=True, read_only=True)
@@ -121,14 +115,16 @@ class CityWithFiguresDetailSerializer(CityDetailSerializer):
 
 
 class TieSerializer(serializers.ModelSerializer):
-    url = serializers.HyperlinkedIdentityField(view_name=api_view("tie"))
+    url = LinkField(api_view("tie"), "pk")
     city_a = CityRefSerializer(read_only=True)
     city_b = CityRefSerializer(read_only=True)
     start_display = DateDisplayField("start")
     end_display = DateDisplayField("end")
     topics = serializers.SlugRelatedField(slug_field="slug", many=True, read_only=True)
     citations = CitationSerializer(many=True, read_only=True)
-    page = serializers.SerializerMethodField(help_text="The tie's page on the public site.")
+    page = LinkField(
+        "partnerships:tie_detail", "pk", help_text="The tie's page on the public site."
+    )
 
     class Meta:
         model = Tie
@@ -153,21 +149,18 @@ class TieSerializer(serializers.ModelSerializer):
             "page",
         ]
 
-    def get_page(self, tie) -> str:
-        return self.context["request"].build_absolute_uri(tie.get_absolute_url())
-
 
 class OrganizationSerializer(serializers.ModelSerializer):
-    url = serializers.HyperlinkedIdentityField(
-        view_name=api_view("organization"), lookup_field="slug"
-    )
+    url = LinkField(api_view("organization"), "slug")
     parent = OrganizationRefSerializer(read_only=True, allow_null=True)
     headquarters = CityRefSerializer(read_only=True, allow_null=True)
     founded_display = DateDisplayField("founded")
     website = WebAddressField()
     themes = serializers.SlugRelatedField(slug_field="slug", many=True, read_only=True)
     citations = CitationSerializer(many=True, read_only=True)
-    memberships = serializers.SerializerMethodField(help_text="Its members in the API.")
+    memberships = LinkField(
+        f"{API}:membership-list", "slug", query="organization", help_text="Its members."
+    )
 
     class Meta:
         model = Organization
@@ -190,15 +183,9 @@ class OrganizationSerializer(serializers.ModelSerializer):
             "memberships",
         ]
 
-    def get_memberships(self, organization) -> str:
-        path = reverse(f"{API}:membership-list")
-        return self.context["request"].build_absolute_uri(
-            f"{path}?organization={organization.slug}"
-        )
-
 
 class MembershipSerializer(serializers.ModelSerializer):
-    url = serializers.HyperlinkedIdentityField(view_name=api_view("membership"))
+    url = LinkField(api_view("membership"), "pk")
     organization = OrganizationRefSerializer(read_only=True)
     city = CityRefSerializer(read_only=True, allow_null=True)
     member_organization = OrganizationRefSerializer(read_only=True, allow_null=True)
@@ -227,9 +214,7 @@ class MembershipSerializer(serializers.ModelSerializer):
 
 
 class InitiativeSerializer(serializers.ModelSerializer):
-    url = serializers.HyperlinkedIdentityField(
-        view_name=api_view("initiative"), lookup_field="slug"
-    )
+    url = LinkField(api_view("initiative"), "slug")
     lead_city = CityRefSerializer(read_only=True, allow_null=True)
     lead_organization = OrganizationRefSerializer(read_only=True, allow_null=True)
     partner_cities = CityRefSerializer(many=True, read_only=True)
@@ -269,15 +254,13 @@ class InitiativeSerializer(serializers.ModelSerializer):
 
 
 class EventSerializer(serializers.ModelSerializer):
-    url = serializers.HyperlinkedIdentityField(view_name=api_view("event"), lookup_field="slug")
+    url = LinkField(api_view("event"), "slug")
     date_display = DateDisplayField("date")
     city = CityRefSerializer(read_only=True, allow_null=True)
     partner_city = CityRefSerializer(read_only=True, allow_null=True)
     organization = OrganizationRefSerializer(read_only=True, allow_null=True)
     initiative = InitiativeRefSerializer(read_only=True, allow_null=True)
-    tie = serializers.HyperlinkedRelatedField(
-        view_name=api_view("tie"), read_only=True, allow_null=True
-    )
+    tie = LinkField(api_view("tie"), "tie_id", allow_null=True)
     themes = serializers.SlugRelatedField(slug_field="slug", many=True, read_only=True)
     citations = CitationSerializer(many=True, read_only=True)
 
@@ -304,19 +287,17 @@ class EventSerializer(serializers.ModelSerializer):
 
 
 class TieCitationSerializer(CitationSerializer):
-    url = serializers.HyperlinkedIdentityField(view_name=api_view("tiecitation"))
+    url = LinkField(api_view("tiecitation"), "pk")
     id = serializers.IntegerField(read_only=True)
-    tie = serializers.HyperlinkedRelatedField(view_name=api_view("tie"), read_only=True)
+    tie = LinkField(api_view("tie"), "tie_id")
     tie_id = serializers.IntegerField(read_only=True)
     created_at = serializers.DateTimeField(read_only=True)
 
 
 class MembershipCitationSerializer(CitationSerializer):
-    url = serializers.HyperlinkedIdentityField(view_name=api_view("membershipcitation"))
+    url = LinkField(api_view("membershipcitation"), "pk")
     id = serializers.IntegerField(read_only=True)
-    membership = serializers.HyperlinkedRelatedField(
-        view_name=api_view("membership"), read_only=True
-    )
+    membership = LinkField(api_view("membership"), "membership_id")
     membership_id = serializers.IntegerField(read_only=True)
     created_at = serializers.DateTimeField(read_only=True)
 
