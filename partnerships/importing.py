@@ -757,6 +757,9 @@ def _finish_places(plan, places, source):
                 plan.city_citations.append(CityCitation(city=city, source=source, locator=locator))
 
 
+TWINNING_KINDS = {TieKind.SISTER, TieKind.PARTNER, TieKind.FRIENDSHIP}
+
+
 class _TieBook:
     """The ties of the atlas and of the plan, by unordered pair, so that a pair listed from
     both ends, or already in the atlas, becomes one tie citing every row that lists it."""
@@ -788,9 +791,11 @@ class _TieBook:
             return None
         if kind in kinds:
             pk, status, start, end = kinds[kind]
-        elif kind == TieKind.UNSPECIFIED:
-            # A source that does not say which kind only confirms the tie already recorded.
-            pk, status, start, end = min(kinds.values())
+        elif kind == TieKind.UNSPECIFIED and kinds.keys() & TWINNING_KINDS:
+            # A list of twin towns that does not say which kind confirms the twinning already
+            # recorded (sister, partner, friendship), but not a memorandum or another tie:
+            # citing it there would claim more than the list says.
+            pk, status, start, end = min(kinds[k] for k in kinds.keys() & TWINNING_KINDS)
         else:
             return None
         if pk not in self.loaded:

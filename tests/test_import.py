@@ -420,3 +420,28 @@ def test_gazetteer_search_finds_a_city_by_any_spelling_largest_first():
     assert gazetteer.search("Одеса", country="UA")[0].name == "Odesa"
     assert [e.country for e in gazetteer.search("odessa")][:2] == ["UA", "US"]
     assert gazetteer.entry(698740).name == "Odesa" and gazetteer.entry(1) is None
+
+
+def test_an_unstated_kind_confirms_a_twinning_but_not_a_memorandum(tmp_path):
+    yokohama = make_city(name="Yokohama", country="JP", latitude=35.44, longitude=139.64)
+    odesa = make_city(name="Odesa", country="UA", latitude=46.48, longitude=30.73)
+    lyon = make_city(name="Lyon", country="FR", latitude=45.77, longitude=4.84)
+    mou = make_tie(yokohama, odesa, kind="mou")
+    sister = make_tie(yokohama, lyon, kind="sister")
+    path = write(
+        tmp_path,
+        [
+            HEADER,
+            "Yokohama,Japan,35.44,139.64,Odesa,Ukraine,46.48,30.73",
+            "Yokohama,Japan,35.44,139.64,Lyon,France,45.77,4.84",
+        ],
+    )
+    run(path)
+    # The list is evidence of a twinning: it adds to the sister tie, and beside the
+    # memorandum it becomes a tie of its own rather than a citation the memorandum lacks.
+    assert sister.citations.get().locator == "row 3"
+    assert not mou.citations.exists()
+    assert sorted(Tie.objects.between(yokohama, odesa).values_list("kind", flat=True)) == [
+        "mou",
+        "unspecified",
+    ]
