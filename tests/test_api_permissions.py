@@ -209,3 +209,54 @@ def test_refused_anonymous_write_asks_for_credentials():
 
     assert response.status_code == 401
     assert response["WWW-Authenticate"].startswith("Basic")
+
+
+# Keys in the admin ------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_editor_creates_a_key_and_sees_it_once(client, editor):
+    client.force_login(editor)
+
+    response = client.post(
+        "/admin/partnerships/apikey/add/", {"name": "Urban lab", "requests_per_hour": "20000"}
+    )
+
+    assert response.status_code == 200
+    key = ApiKey.objects.get()
+    page = response.content.decode()
+    raw = page.split('<code id="api-key" style="font-size:1.2em;user-select:all">')[1]
+    raw = raw.split("</code>")[0]
+    assert ApiKey.find(raw) == key
+    assert raw not in (key.hashed_key, key.prefix)
+    assert key.created_by == editor
+    assert "no-store" in response["Cache-Control"]
+    later = client.get(f"/admin/partnerships/apikey/{key.pk}/change/").content.decode()
+    assert key.prefix in later and raw not in later
+    assert APIClient().get("/api/v1/themes/", HTTP_X_API_KEY=raw).status_code == 200
+
+
+@pytest.mark.django_db
+def test_editor_revokes_a_key_and_the_api_refuses_it(client, editor):
+    key = ApiKey(name="Old partner")
+    raw = key.generate()
+    key.save()
+    client.force_login(editor)
+
+    client.post(
+        "/admin/partnerships/apikey/",
+        {"action": "revoke", "_selected_action": [key.pk]},
+    )
+
+    key.refresh_from_db()
+    assert key.is_revoked
+    assert APIClient().get("/api/v1/themes/", HTTP_X_API_KEY=raw).status_code == 401
+
+
+@pytest.mark.django_db
+def test_researchers_cannot_see_or_make_keys(client, researcher):
+    client.force_login(researcher)
+
+    assert client.get("/admin/partnerships/apikey/").status_code == 403
+    assert client.get("/admin/partnerships/apikey/add/").status_code == 403
+    assert not researcher.has_perm("partnerships.manage_apikey")
