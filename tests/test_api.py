@@ -629,3 +629,59 @@ def test_other_lists_pin_their_queries(api, django_assert_num_queries, rows, url
         Theme.objects.create(name=f"Theme {org.pk}", slug=f"theme-{org.pk}")
     with django_assert_num_queries(queries):
         assert api.get(url).status_code == 200
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("rows", [1, 6])
+@pytest.mark.parametrize(
+    "resource, queries",
+    [
+        # organization with parent and headquarters; themes; citations
+        ("organizations", 3),
+        # membership with organization, city and member; citations
+        ("memberships", 2),
+        # initiative with leads; partner cities; partner organizations; themes; citations
+        ("initiatives", 5),
+        # event with its cities, organization and initiative; themes; citations
+        ("events", 3),
+        # figure with its subject; citations
+        ("figures", 2),
+        ("sources", 1),
+        ("themes", 1),
+        ("tie-citations", 1),
+        ("membership-citations", 1),
+    ],
+)
+def test_other_details_pin_their_queries(api, django_assert_num_queries, rows, resource, queries):
+    from partnerships.models import Event, Initiative
+
+    org = make_organization(parent=make_organization(), headquarters=make_city())
+    city = make_city()
+    membership = Membership.objects.create(organization=org, city=city)
+    initiative = Initiative.objects.create(name="Y-Port", kind="programme", lead_city=city)
+    event = Event.objects.create(title="Visit", kind="visit", city=city, initiative=initiative)
+    figure = StatedFigure.objects.create(organization=org, measure="members", value=2000)
+    theme = Theme.objects.create(name="Climate", slug="climate")
+    tie = make_tie(city_a=city)
+    for _ in range(rows):
+        source = make_source()
+        for claim in (org, membership, initiative, event, figure, tie):
+            claim.citations.create(source=source)
+        for claim in (org, initiative, event):
+            label = f"{source.pk}-{claim.pk}-{claim._meta.model_name}"
+            claim.themes.add(Theme.objects.create(name=label, slug=label))
+        initiative.partner_cities.add(make_city())
+        initiative.partner_organizations.add(make_organization())
+    keys = {
+        "organizations": org.slug,
+        "memberships": membership.pk,
+        "initiatives": initiative.slug,
+        "events": event.slug,
+        "figures": figure.slug,
+        "sources": source.slug,
+        "themes": theme.slug,
+        "tie-citations": tie.citations.first().pk,
+        "membership-citations": membership.citations.first().pk,
+    }
+    with django_assert_num_queries(queries):
+        assert api.get(f"/api/v1/{resource}/{keys[resource]}/").status_code == 200
