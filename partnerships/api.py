@@ -235,8 +235,9 @@ class KeysetPagination(pagination.BasePagination):
 
     DRF's CursorPagination pages on one column and skips ties with an offset capped at
     1,000, which breaks on the tens of thousands of ties whose start is unknown. This pages
-    on the full ordering plus `id`, so every page is one indexed query at any depth. The
-    cursor carries the last row's sort values; both directions are supported.
+    on the full ordering plus `id`: every page is one query with no OFFSET, as fast deep in
+    the list as at its start. The cursor carries the last row's sort values (and is checked
+    against the ordering it was made for); both directions are supported.
     """
 
     page_size = 100
