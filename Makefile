@@ -19,9 +19,25 @@ $(VENV)/.installed-test: requirements-test.txt requirements.txt $(VENV)/.install
 	$(BIN)/pip install --quiet -r requirements-test.txt
 	touch $@
 
+# The browser tests drive Debian's Chromium (Playwright cannot fetch a browser of its own here)
+# and run the Nu HTML Checker from npm's vnu-jar with the machine's Java.
+CHROMIUM := /usr/bin/chromium
+VNU_JAR := node_modules/vnu-jar/build/dist/vnu.jar
+APT_GET := $(if $(filter 0,$(shell id -u)),,sudo) env DEBIAN_FRONTEND=noninteractive apt-get
+
+$(CHROMIUM):
+	$(APT_GET) update -qq
+	$(APT_GET) install -y -qq chromium
+
+# --ignore-scripts: vnu-jar's install script would download a Java runtime.
+$(VNU_JAR): package.json package-lock.json
+	@command -v java >/dev/null || { $(APT_GET) update -qq && $(APT_GET) install -y -qq default-jre-headless; }
+	npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	touch $@
+
 install: $(VENV)/.installed
 
-install-test: $(VENV)/.installed-test
+install-test: $(VENV)/.installed-test $(CHROMIUM) $(VNU_JAR)
 
 migrate: install
 	$(BIN)/python manage.py migrate --noinput
