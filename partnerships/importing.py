@@ -184,12 +184,20 @@ def read_table(data, name=None, delimiter=None):
     return Table(name=name or "upload", header=header, rows=rows)
 
 
+def _is_file(spec):
+    # A long inline mapping is not a path: the OS refuses names past 255 bytes.
+    try:
+        return Path(spec).is_file()
+    except OSError:
+        return False
+
+
 def parse_mapping(spec):
     """A column mapping from `field=column,field=column` or a JSON file / JSON object text."""
     if not spec:
         return {}
     spec = spec.strip()
-    if spec.endswith(".json") or Path(spec).is_file():
+    if spec.endswith(".json") or _is_file(spec):
         try:
             spec = Path(spec).read_text(encoding="utf-8-sig")
         except OSError as error:

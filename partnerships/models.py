@@ -229,7 +229,11 @@ class Tie(EDTFMixin, Curated):
 
     class Meta:
         ordering = ["start_lower", "id"]
-        indexes = [models.Index(fields=["city_b", "kind"], name="tie_city_b_kind")]
+        indexes = [
+            models.Index(fields=["city_b", "kind"], name="tie_city_b_kind"),
+            # Lists and keyset pages walk ties in this order.
+            models.Index(fields=["start_lower", "id"], name="tie_start_order"),
+        ]
         constraints = [
             verification_constraint("tie"),
             choices_constraint("kind", TieKind, "tie"),

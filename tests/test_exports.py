@@ -139,14 +139,12 @@ def test_csv_reimports_with_import_ties_into_an_empty_atlas(api, atlas, tmp_path
     before = tie_facts()
     path = tmp_path / "ties.csv"
     path.write_text(text, encoding="utf-8")
-    mapping = tmp_path / "map.json"
-    mapping.write_text(json.dumps(exports.CSV_IMPORT_MAPPING))
     Tie.objects.all().delete()
     City.objects.all().delete()
     Source.objects.all().delete()
 
     call_command(
-        "import_ties", str(path), "--map", str(mapping), "--source-slug", "atlas-export",
+        "import_ties", str(path), "--map", exports.CSV_IMPORT_MAP, "--source-slug", "atlas-export",
         "--source-title", "cityDiplomacy ties export", stdout=io.StringIO(),
     )  # fmt: skip
 
