@@ -108,6 +108,8 @@ def timeline(items, label=""):
     this_year = datetime.date.today().year
     first = min(i["start"].year for i in dated)
     last = max(max((i["end"] or i["start"]).year for i in dated), first + 1)
+    if any(i.get("open") for i in dated):
+        last = this_year  # an ongoing membership runs to today, not to the decade's end
     first, last = first // 10 * 10, min(this_year, (last // 10 + 1) * 10)
     last = max(last, first + 10)
     width, left, right = 720, 96, 12

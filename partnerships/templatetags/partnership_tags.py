@@ -49,7 +49,8 @@ def decade_chart(rows, cities):
     peak = max((c for r in dated for c in r["counts"]), default=0)
     if not dated or not peak:
         return {"empty": True}
-    left, top, plot_h, group_w = 34, 10, 160, max(18, 8 * n + 10)
+    # 40 units at least: a decade's label ("1950s", 11 px) needs about 32.
+    left, top, plot_h, group_w = 34, 10, 160, max(40, 8 * n + 10)
     width = left + group_w * len(dated) + 10
     bar_w = (group_w - 8) / n
     groups = []
