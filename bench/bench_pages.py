@@ -91,8 +91,8 @@ def floor_urlconf():
 
 
 def targets():
-    from cities.filters import tie_count
     from cities.models import City
+    from partnerships.filters import tie_count
 
     top = list(City.objects.annotate(n=tie_count()).order_by("-n", "pk")[:4])
     print("Most connected: " + ", ".join(f"{c.name} ({c.n} ties)" for c in top))

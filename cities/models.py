@@ -212,7 +212,7 @@ class Source(models.Model):
         return (self.slug,)
 
     def get_absolute_url(self):
-        return reverse("cities:source_detail", kwargs={"slug": self.slug})
+        return reverse("partnerships:source_detail", kwargs={"slug": self.slug})
 
     def save(self, *args, **kwargs):
         EDTFMixin.derive_dates(self)
@@ -387,7 +387,7 @@ class City(Curated):
         return (self.slug,)
 
     def get_absolute_url(self):
-        return reverse("cities:city_detail", kwargs={"slug": self.slug})
+        return reverse("partnerships:city_detail", kwargs={"slug": self.slug})
 
     @property
     def country_name(self):

@@ -91,7 +91,7 @@ class SourceSerializer(serializers.ModelSerializer):
     web_address = WebAddressField(source="url")
     issued_display = DateDisplayField("issued")
     page = LinkField(
-        "cities:source_detail", "slug", help_text="The source's page on the public site."
+        "partnerships:source_detail", "slug", help_text="The source's page on the public site."
     )
 
     class Meta:
@@ -151,7 +151,7 @@ class CitySerializer(serializers.ModelSerializer):
     )
     website = WebAddressField()
     page = LinkField(
-        "cities:city_detail", "slug", help_text="The city's profile on the public site."
+        "partnerships:city_detail", "slug", help_text="The city's profile on the public site."
     )
     ties = LinkField(
         f"{API}:tie-list", "slug", query="city", help_text="This city's ties in the API."

@@ -219,16 +219,16 @@ SPECTACULAR_SETTINGS = {
         "Anyone may read, within a rate limit per address; a partner key, sent as "
         "`X-API-Key`, has its own higher limit. Creating and changing ties, memberships and "
         "citations needs a researcher's account (HTTP Basic, or the admin's session).\n\n"
-        "Errors always look like `{\"status\": 400, \"code\": \"invalid\", \"detail\": "
-        "\"…\", \"errors\": {\"field\": [\"…\"]}}`.\n\n"
+        'Errors always look like `{"status": 400, "code": "invalid", "detail": '
+        '"…", "errors": {"field": ["…"]}}`.\n\n'
         "```\n"
         "curl 'https://HOST/api/v1/cities/?q=odessa'\n"
         "curl -H 'X-API-Key: KEY' 'https://HOST/api/v1/ties/?city=yokohama&kind=sister'\n"
         "curl -o ties.gexf 'https://HOST/api/v1/exports/ties.gexf?country=JP'\n"
         "curl 'https://HOST/api/v1/compare/?cities=yokohama,taipei'\n"
         "curl -u researcher -H 'Content-Type: application/json' "
-        "-d '{\"city_a\": \"yokohama\", \"city_b\": \"odesa\", \"kind\": \"partner\", "
-        "\"start\": \"2023-05\"}' https://HOST/api/v1/ties/\n"
+        '-d \'{"city_a": "yokohama", "city_b": "odesa", "kind": "partner", '
+        '"start": "2023-05"}\' https://HOST/api/v1/ties/\n'
         "```"
     ),
     "VERSION": "1.0.0",

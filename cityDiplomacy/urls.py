@@ -8,6 +8,5 @@ admin.site.index_title = "Atlas of city diplomacy: curate cities, ties, networks
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include("partnerships.api")),
-    path("", include("cities.urls")),
     path("", include("partnerships.urls")),
 ]

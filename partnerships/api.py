@@ -51,9 +51,9 @@ from rest_framework.utils.urls import replace_query_param
 from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from cities.filters import CityFilter
 from cities.models import City, CityCitation, Source, SourceKind, Theme
 from cities.serializers import SourceSerializer, ThemeSerializer
+from partnerships.filters import CityFilter
 
 from . import exports
 from .comparison import ComparisonError, compare, parse_cities

@@ -55,6 +55,7 @@ def _brief(city):
         "slug": city.slug,
         "name": city.name,
         "country": city.country,
+        "country_name": city.country_name,
         "url": city.get_absolute_url(),
     }
 

@@ -5,6 +5,12 @@ from . import views
 app_name = "partnerships"
 
 urlpatterns = [
+    path("", views.home, name="home"),
+    path("cities/", views.city_list, name="city_list"),
+    path("cities/<slug:slug>/", views.city_detail, name="city_detail"),
+    path("sources/", views.source_list, name="source_list"),
+    path("sources/<slug:slug>/", views.source_detail, name="source_detail"),
+    path("about/", views.about, name="about"),
     path("compare/", views.compare, name="compare"),
     path("compare/cities.json", views.city_suggestions, name="city_suggestions"),
     path("organizations/", views.organization_list, name="organization_list"),

@@ -2,9 +2,8 @@
 
 import pytest
 
-from cities.filters import CityFilter
 from cities.models import AlternateName, Theme
-from partnerships.filters import TieFilter
+from partnerships.filters import CityFilter, TieFilter
 from partnerships.models import Membership
 from tests.conftest import make_city, make_organization, make_source, make_tie
 
