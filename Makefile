@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test install install-test migrate seed lint check clean
+.PHONY: run test install install-test migrate seed check clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
