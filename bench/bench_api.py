@@ -15,15 +15,13 @@ file), then, through Django's full stack in this process (no network):
 
 import argparse
 import os
-import secrets
 import sys
 import tempfile
 import time
 import tracemalloc
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-DATA = ROOT.parent / "shared" / "data" / "twin-cities-wikipedia.csv"
+from _support import add_database_arguments, build, configure
+
 PAGE = 100
 FILTERED = f"/api/v1/ties/?page_size={PAGE}&kind=unspecified&country=JP&ordering=-start"
 
@@ -31,52 +29,8 @@ FILTERED = f"/api/v1/ties/?page_size={PAGE}&kind=unspecified&country=JP&ordering
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=5.0, help="time per measured URL")
-    parser.add_argument("--db", default=os.path.join(tempfile.gettempdir(), "cd-bench-api.sqlite3"))
-    parser.add_argument("--database-url", help="use this database instead of a SQLite file")
-    parser.add_argument("--reuse", action="store_true", help="keep an already imported database")
-    parser.add_argument("--data", default=str(DATA), help="CSV to import")
+    add_database_arguments(parser, os.path.join(tempfile.gettempdir(), "cd-bench-api.sqlite3"))
     return parser.parse_args()
-
-
-def configure(args):
-    """Production-like: DEBUG off (no query log), limits out of the way of the measurement."""
-    if args.database_url:
-        os.environ["DATABASE_URL"] = args.database_url
-    else:
-        if not args.reuse:
-            for suffix in ("", "-wal", "-shm"):
-                Path(args.db + suffix).unlink(missing_ok=True)
-        os.environ["DATABASE_URL"] = f"sqlite:///{args.db}"
-    os.environ["DEBUG"] = "false"
-    os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(40))
-    os.environ["ALLOWED_HOSTS"] = "testserver"
-    # The throttle still runs (and counts in the cache) on every request; it just never refuses.
-    os.environ["API_ANON_THROTTLE_RATE"] = "100000000/s"
-    os.environ["DJANGO_SETTINGS_MODULE"] = "cityDiplomacy.settings"
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
-
-
-def build(args):
-    from django.core.management import call_command, get_commands
-
-    from partnerships.models import Tie
-
-    if args.reuse and Tie.objects.exists():
-        print(f"Reusing {Tie.objects.count():,} ties already in the database.")
-        return
-    started = time.perf_counter()
-    call_command("migrate", verbosity=0)
-    seed = ROOT / "fixtures" / "seed.json"
-    if seed.exists():
-        call_command("loaddata", str(seed), verbosity=0)
-    if "import_ties" in get_commands() and Path(args.data).exists():
-        call_command("import_ties", args.data, "--skip-bad-rows", verbosity=0)
-    else:
-        print("import_ties or the data file is missing: measuring on the seed data only.")
-    print(f"Database built in {time.perf_counter() - started:.1f} s.")
 
 
 def floor_urlconf():
@@ -156,14 +110,16 @@ def export_cost(client, url):
 
 def main():
     args = parse_args()
-    configure(args)
-    build(args)
+    # The throttle still runs (and counts in the cache) on every request; it just never refuses.
+    configure(args, API_ANON_THROTTLE_RATE="100000000/s")
 
     from django.db import connection
     from django.test import Client
     from django.test.utils import override_settings
 
     from partnerships.models import Tie
+
+    build(args, Tie)
 
     ties = Tie.objects.count()
     print(f"\n{connection.vendor}: {ties:,} ties between "

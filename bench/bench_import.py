@@ -22,15 +22,13 @@ import csv
 import json
 import os
 import resource
-import secrets
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-DATA = ROOT.parent / "shared" / "data" / "twin-cities-wikipedia.csv"
+from _support import DATA, remove_sqlite, setup_django
 
 
 def parse_args():
@@ -55,15 +53,7 @@ def peak_rss_mb():
 
 
 def setup(url):
-    os.environ["DATABASE_URL"] = url
-    os.environ["DEBUG"] = "false"
-    os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(40))
-    os.environ["ALLOWED_HOSTS"] = "testserver"
-    os.environ["DJANGO_SETTINGS_MODULE"] = "cityDiplomacy.settings"
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
+    setup_django(url)
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
@@ -160,8 +150,7 @@ def fresh_database(args, name):
     """A database URL for one run: a new SQLite file, or the PostgreSQL database recreated."""
     if not args.database_url:
         path = Path(args.workdir) / f"{name}.sqlite3"
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        remove_sqlite(path)
         return f"sqlite:///{path}"
     import psycopg
 

@@ -12,65 +12,20 @@ Prints p50 and p95 per page, the ratio to the floor, and the queries each page i
 
 import argparse
 import os
-import secrets
 import statistics
 import sys
 import tempfile
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-DATA = ROOT.parent / "shared" / "data" / "twin-cities-wikipedia.csv"
+from _support import add_database_arguments, build, configure
 
 
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=50, help="timed requests per page")
     parser.add_argument("--warmup", type=int, default=5, help="untimed requests per page")
-    parser.add_argument("--db", default=os.path.join(tempfile.gettempdir(), "cd-bench.sqlite3"))
-    parser.add_argument("--database-url", help="use this database instead of a SQLite file")
-    parser.add_argument("--reuse", action="store_true", help="keep an already imported database")
-    parser.add_argument("--data", default=str(DATA), help="CSV to import")
+    add_database_arguments(parser, os.path.join(tempfile.gettempdir(), "cd-bench.sqlite3"))
     return parser.parse_args()
-
-
-def configure(args):
-    """Environment for a production-like run: DEBUG off, so no query log slows the pages."""
-    if args.database_url:
-        os.environ["DATABASE_URL"] = args.database_url
-    else:
-        if not args.reuse:
-            for suffix in ("", "-wal", "-shm"):
-                Path(args.db + suffix).unlink(missing_ok=True)
-        os.environ["DATABASE_URL"] = f"sqlite:///{args.db}"
-    os.environ["DEBUG"] = "false"
-    os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(40))
-    os.environ["ALLOWED_HOSTS"] = "testserver"
-    os.environ["DJANGO_SETTINGS_MODULE"] = "cityDiplomacy.settings"
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
-
-
-def build(args):
-    from django.core.management import call_command, get_commands
-
-    from cities.models import City
-
-    if args.reuse and City.objects.exists():
-        print(f"Reusing {City.objects.count():,} cities already in the database.")
-        return
-    started = time.perf_counter()
-    call_command("migrate", verbosity=0)
-    seed = ROOT / "fixtures" / "seed.json"
-    if seed.exists():
-        call_command("loaddata", str(seed), verbosity=0)
-    if "import_ties" in get_commands() and Path(args.data).exists():
-        call_command("import_ties", args.data, "--skip-bad-rows", verbosity=0)
-    else:
-        print("import_ties or the data file is missing: measuring on the seed data only.")
-    print(f"Database built in {time.perf_counter() - started:.1f} s.")
 
 
 def floor_urlconf():
@@ -146,7 +101,9 @@ def measure(args):
 def main():
     args = parse_args()
     configure(args)
-    build(args)
+    from cities.models import City
+
+    build(args, City)
     measure(args)
 
 
