@@ -1,12 +1,16 @@
 """Shared fixtures and tiny builders for the suite."""
 
+import html
 import itertools
 
 import pytest
 from django.contrib.auth.models import Group, User
+from django.core.cache import cache
+from django.urls import reverse
+from rest_framework.test import APIClient
 
 from cities.models import City, Source
-from partnerships.models import Organization, Tie, TieCitation
+from partnerships.models import ApiKey, Organization, Tie, TieCitation
 
 _counter = itertools.count(1)
 
@@ -69,3 +73,64 @@ def researcher(db):
 def editor_client(client, editor):
     client.force_login(editor)
     return client
+
+
+@pytest.fixture
+def api():
+    return APIClient()
+
+
+@pytest.fixture
+def fresh_throttle_counts():
+    """Rate-limit counts live in the default cache; a test using this starts with none."""
+    cache.clear()
+    yield
+    cache.clear()
+
+
+def make_key(**kw):
+    """A saved partner key and the raw key its holder sends (only its hash is stored)."""
+    key = ApiKey(name=kw.pop("name", "Partner lab"), **kw)
+    raw = key.generate()
+    key.save()
+    return key, raw
+
+
+# The admin's forms, as a browser fills them ------------------------------------------------
+
+
+def admin_url(model, view, *args):
+    opts = model._meta
+    return reverse(f"admin:{opts.app_label}_{opts.model_name}_{view}", args=args)
+
+
+def form_data(response):
+    """What a browser posts back from the admin form on `response`, left unchanged."""
+    forms = [response.context["adminform"].form]
+    for inline in response.context["inline_admin_formsets"]:
+        forms += [inline.formset.management_form, *inline.formset.forms]
+    data = {}
+    for form in forms:
+        for field in form:
+            value = field.value()
+            if value is None or value is False:
+                continue
+            if value is True:
+                value = "on"
+            elif isinstance(value, list | tuple):
+                value = [str(v) for v in value]
+            data[field.html_name] = value
+    return data
+
+
+def add_inline_row(data, prefix, **fields):
+    """Fill one more row of the inline `prefix`, as "Add another" does in the browser."""
+    n = int(data[f"{prefix}-TOTAL_FORMS"])
+    data[f"{prefix}-TOTAL_FORMS"] = str(n + 1)
+    for name, value in fields.items():
+        data[f"{prefix}-{n}-{name}"] = value
+    return data
+
+
+def shows(response, text):
+    return html.escape(text) in response.content.decode()

@@ -1,7 +1,5 @@
 """The curation admin: every page answers, permissions hold, history and query counts."""
 
-import html
-
 import pytest
 from django.apps import apps
 from django.contrib import admin
@@ -24,7 +22,15 @@ from partnerships.models import (
     Tie,
     TieCitation,
 )
-from tests.conftest import make_city, make_organization, make_source, make_tie
+from tests.conftest import (
+    admin_url,
+    form_data,
+    make_city,
+    make_organization,
+    make_source,
+    make_tie,
+    shows,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -39,43 +45,6 @@ REGISTERED = sorted(
     ),
     key=lambda model: model._meta.label,
 )
-
-
-def url(model, view, *args):
-    opts = model._meta
-    return reverse(f"admin:{opts.app_label}_{opts.model_name}_{view}", args=args)
-
-
-def form_data(response):
-    """What a browser posts back from the admin form on `response`, left unchanged."""
-    forms = [response.context["adminform"].form]
-    for inline in response.context["inline_admin_formsets"]:
-        forms += [inline.formset.management_form, *inline.formset.forms]
-    data = {}
-    for form in forms:
-        for field in form:
-            value = field.value()
-            if value is None or value is False:
-                continue
-            if value is True:
-                value = "on"
-            elif isinstance(value, list | tuple):
-                value = [str(v) for v in value]
-            data[field.html_name] = value
-    return data
-
-
-def add_inline_row(data, prefix, **fields):
-    """Fill one more row of the inline `prefix`, as "Add another" does in the browser."""
-    n = int(data[f"{prefix}-TOTAL_FORMS"])
-    data[f"{prefix}-TOTAL_FORMS"] = str(n + 1)
-    for name, value in fields.items():
-        data[f"{prefix}-{n}-{name}"] = value
-    return data
-
-
-def shows(response, text):
-    return html.escape(text) in response.content.decode()
 
 
 # One object of every registered kind, with what it needs around it -------------------------
@@ -141,10 +110,10 @@ def test_every_model_of_the_curated_apps_is_in_the_admin():
 @pytest.mark.parametrize("model", REGISTERED, ids=lambda m: m._meta.label)
 def test_editor_opens_every_changelist_add_change_and_history_page(editor_client, model):
     obj = BUILDERS[model]()
-    assert editor_client.get(url(model, "changelist")).status_code == 200
-    assert editor_client.get(url(model, "add")).status_code == 200
-    assert editor_client.get(url(model, "change", obj.pk)).status_code == 200
-    assert editor_client.get(url(model, "history", obj.pk)).status_code == 200
+    assert editor_client.get(admin_url(model, "changelist")).status_code == 200
+    assert editor_client.get(admin_url(model, "add")).status_code == 200
+    assert editor_client.get(admin_url(model, "change", obj.pk)).status_code == 200
+    assert editor_client.get(admin_url(model, "history", obj.pk)).status_code == 200
 
 
 # Rows with the related data each changelist shows ------------------------------------------
@@ -243,7 +212,7 @@ def test_every_changelist_has_a_pinned_query_count():
 
 @pytest.mark.parametrize("model", REGISTERED, ids=lambda m: m._meta.label)
 def test_changelist_queries_do_not_grow_with_rows(editor_client, django_assert_num_queries, model):
-    changelist = url(model, "changelist")
+    changelist = admin_url(model, "changelist")
     ROWS[model]()
     editor_client.get(changelist)  # fills per-process caches (content types)
     with django_assert_num_queries(CHANGELIST_QUERIES[model]):
@@ -274,7 +243,7 @@ def test_city_change_page_queries_do_not_grow_with_ties_from_both_ends(
 ):
     city = make_city(name="Odesa", country="UA")
     grow_city(city, 1)
-    page = url(City, "change", city.pk)
+    page = admin_url(City, "change", city.pk)
     editor_client.get(page)
     # 1 session, 2 user, 3 the city with its counts, 4-5 the user's and groups' permissions,
     # 6 the city's themes (the autocomplete shows the chosen ones), 7 alternate names,
@@ -324,7 +293,7 @@ def test_change_page_queries_do_not_grow_with_inline_rows(
 ):
     claim = CLAIMS[model]()
     grow_claim(claim)
-    page = url(model, "change", claim.pk)
+    page = admin_url(model, "change", claim.pk)
     editor_client.get(page)
     with django_assert_num_queries(CHANGE_PAGE_QUERIES[model]):
         editor_client.get(page)
@@ -346,7 +315,11 @@ def test_change_page_queries_do_not_grow_with_inline_rows(
 def test_anonymous_visitors_are_sent_to_the_login_page(client, model):
     obj = BUILDERS[model]()
     login = reverse("admin:login")
-    for page in (url(model, "changelist"), url(model, "add"), url(model, "change", obj.pk)):
+    for page in (
+        admin_url(model, "changelist"),
+        admin_url(model, "add"),
+        admin_url(model, "change", obj.pk),
+    ):
         response = client.get(page)
         assert response.status_code == 302
         assert response["Location"].startswith(login)
@@ -354,29 +327,29 @@ def test_anonymous_visitors_are_sent_to_the_login_page(client, model):
 
 def test_a_researcher_adds_and_changes_but_cannot_delete(client, researcher):
     client.force_login(researcher)
-    data = form_data(client.get(url(Source, "add")))
+    data = form_data(client.get(admin_url(Source, "add")))
     data.update(slug="un-habitat-2024", kind="report", title="Cities and diplomacy")
-    assert client.post(url(Source, "add"), data).status_code == 302
+    assert client.post(admin_url(Source, "add"), data).status_code == 302
     source = Source.objects.get(slug="un-habitat-2024")
 
-    data = form_data(client.get(url(Source, "change", source.pk)))
+    data = form_data(client.get(admin_url(Source, "change", source.pk)))
     data["title"] = "Cities and diplomacy, 2nd edition"
-    assert client.post(url(Source, "change", source.pk), data).status_code == 302
+    assert client.post(admin_url(Source, "change", source.pk), data).status_code == 302
     source.refresh_from_db()
     assert source.title == "Cities and diplomacy, 2nd edition"
 
-    assert client.get(url(Source, "delete", source.pk)).status_code == 403
-    assert client.post(url(Source, "delete", source.pk), {"post": "yes"}).status_code == 403
+    assert client.get(admin_url(Source, "delete", source.pk)).status_code == 403
+    assert client.post(admin_url(Source, "delete", source.pk), {"post": "yes"}).status_code == 403
     assert Source.objects.filter(pk=source.pk).exists()
     make_tie()
-    actions = client.get(url(Tie, "changelist")).context["action_form"].fields["action"]
+    actions = client.get(admin_url(Tie, "changelist")).context["action_form"].fields["action"]
     assert "mark_verified" in dict(actions.choices)
     assert "delete_selected" not in dict(actions.choices)
 
 
 def test_an_editor_may_delete(editor_client):
     source = make_source()
-    response = editor_client.post(url(Source, "delete", source.pk), {"post": "yes"})
+    response = editor_client.post(admin_url(Source, "delete", source.pk), {"post": "yes"})
     assert response.status_code == 302
     assert not Source.objects.filter(pk=source.pk).exists()
 
@@ -386,7 +359,7 @@ def test_an_editor_may_delete(editor_client):
 
 def test_a_change_through_the_admin_records_who_and_what_in_the_history(editor_client, editor):
     tie = make_tie(status="active")
-    page = url(Tie, "change", tie.pk)
+    page = admin_url(Tie, "change", tie.pk)
     data = form_data(editor_client.get(page))
     data.update(status="suspended", start="1965")
     assert editor_client.post(page, data).status_code == 302
@@ -396,7 +369,7 @@ def test_a_change_through_the_admin_records_who_and_what_in_the_history(editor_c
     changed = {c.field for c in latest.diff_against(latest.prev_record).changes}
     assert changed == {"status", "start"}
 
-    history = editor_client.get(url(Tie, "history", tie.pk))
+    history = editor_client.get(admin_url(Tie, "history", tie.pk))
     assert shows(history, editor.username)
     assert shows(history, "Status:") and shows(history, "suspended")
     assert shows(history, "1965")
@@ -410,7 +383,7 @@ def test_marking_selected_as_verified_records_each_change_with_its_curator(clien
     ties = [make_tie(), make_tie()]
     untouched = make_tie()
     response = client.post(
-        url(Tie, "changelist"),
+        admin_url(Tie, "changelist"),
         {"action": "mark_verified", "_selected_action": [t.pk for t in ties]},
         follow=True,
     )
@@ -428,7 +401,7 @@ def test_marking_selected_as_verified_records_each_change_with_its_curator(clien
 def test_marking_as_disputed_works_on_every_curated_list(editor_client):
     figure = make_figure()
     editor_client.post(
-        url(StatedFigure, "changelist"),
+        admin_url(StatedFigure, "changelist"),
         {"action": "mark_disputed", "_selected_action": [figure.pk]},
     )
     figure.refresh_from_db()
@@ -449,16 +422,16 @@ def test_city_page_lists_ties_entered_at_either_end_with_partner_kind_status_and
     as_b = make_tie(yokohama, odesa, kind="partner", status="suspended")
     other = make_tie(yokohama, liverpool)
 
-    response = editor_client.get(url(City, "change", odesa.pk))
+    response = editor_client.get(admin_url(City, "change", odesa.pk))
 
     page = response.content.decode()
     for text in ("Liverpool (GB)", "Sister city", "Active", "c. 1957"):
         assert shows(response, text)
     for text in ("Yokohama (JP)", "Partner city", "Suspended", "date unknown"):
         assert shows(response, text)
-    assert url(Tie, "change", as_a.pk) in page
-    assert url(Tie, "change", as_b.pk) in page
-    assert url(Tie, "change", other.pk) not in page
+    assert admin_url(Tie, "change", as_a.pk) in page
+    assert admin_url(Tie, "change", as_b.pk) in page
+    assert admin_url(Tie, "change", other.pk) not in page
 
 
 def test_city_search_matches_alternate_names_in_any_script(editor_client):
@@ -468,11 +441,11 @@ def test_city_search_matches_alternate_names_in_any_script(editor_client):
     tie = make_tie(taipei, odesa)
     make_tie(taipei, make_city(name="Yokohama"))
 
-    found = editor_client.get(url(City, "changelist"), {"q": "одеса"}).context["cl"]
+    found = editor_client.get(admin_url(City, "changelist"), {"q": "одеса"}).context["cl"]
     assert list(found.result_list) == [odesa]
-    found = editor_client.get(url(Tie, "changelist"), {"q": "Одеса"}).context["cl"]
+    found = editor_client.get(admin_url(Tie, "changelist"), {"q": "Одеса"}).context["cl"]
     assert list(found.result_list) == [tie]
-    found = editor_client.get(url(Tie, "changelist"), {"q": "taipei"}).context["cl"]
+    found = editor_client.get(admin_url(Tie, "changelist"), {"q": "taipei"}).context["cl"]
     assert found.result_count == 2
 
 
@@ -487,7 +460,7 @@ def test_tie_city_autocomplete_finds_a_city_by_its_native_name(editor_client):
 
 
 def changelist_rows(client, model, **params):
-    return set(client.get(url(model, "changelist"), params).context["cl"].result_list)
+    return set(client.get(admin_url(model, "changelist"), params).context["cl"].result_list)
 
 
 def test_tie_filters_no_source_yet_date_unknown_and_country_of_either_city(editor_client):
@@ -518,7 +491,7 @@ def test_membership_filter_by_kind_of_organization(editor_client):
 def test_tie_list_shows_dates_as_people_write_them_and_counts_sources(editor_client):
     tie = make_tie(start="196X", end="1990", source=make_source())
     make_tie(start="")
-    response = editor_client.get(url(Tie, "changelist"))
+    response = editor_client.get(admin_url(Tie, "changelist"))
     assert shows(response, "1960s–1990")
     assert shows(response, "date unknown")
     assert response.context["cl"].result_list.get(pk=tie.pk).source_count == 1
@@ -528,5 +501,5 @@ def test_source_list_counts_citations_from_every_kind_of_claim(editor_client):
     source = make_source()
     for claim in (make_city(), make_tie(), make_membership(), make_figure()):
         claim.citations.model.objects.create(**{claim.citations.field.name: claim}, source=source)
-    rows = editor_client.get(url(Source, "changelist")).context["cl"].result_list
+    rows = editor_client.get(admin_url(Source, "changelist")).context["cl"].result_list
     assert rows.get(pk=source.pk).citation_count == 4

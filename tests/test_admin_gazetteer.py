@@ -8,8 +8,7 @@ from django.urls import reverse
 
 from cities import gazetteer
 from cities.models import City
-from tests.conftest import make_city, make_user
-from tests.test_admin import form_data, url
+from tests.conftest import admin_url, form_data, make_city, make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -18,9 +17,9 @@ ODESA = 698740  # GeoNames id of Odesa, Ukraine
 
 
 def post_city(client, **fields):
-    data = form_data(client.get(url(City, "add")))
+    data = form_data(client.get(admin_url(City, "add")))
     data.update(fields)
-    return client.post(url(City, "add"), data)
+    return client.post(admin_url(City, "add"), data)
 
 
 def test_the_pick_list_finds_places_by_any_spelling_largest_first(editor_client):
@@ -82,6 +81,6 @@ def test_only_curators_who_may_add_or_change_cities_search_it(client):
 
 def test_the_pick_is_left_out_when_the_package_is_missing(editor_client, monkeypatch):
     monkeypatch.setattr(gazetteer, "available", lambda: False)
-    response = editor_client.get(url(City, "add"))
+    response = editor_client.get(admin_url(City, "add"))
     assert "gazetteer_place" not in response.context["adminform"].form.fields
     assert post_city(editor_client, name="Odesa").status_code == 302

@@ -7,22 +7,29 @@ import pytest
 
 from cities.models import City, CityCitation
 from partnerships.models import DUPLICATE_TIE, END_BEFORE_START, Tie, TieCitation
-from tests.conftest import make_city, make_source, make_tie
-from tests.test_admin import add_inline_row, form_data, shows, url
+from tests.conftest import (
+    add_inline_row,
+    admin_url,
+    form_data,
+    make_city,
+    make_source,
+    make_tie,
+    shows,
+)
 
 pytestmark = pytest.mark.django_db
 
 
 def post_tie(client, **fields):
-    data = form_data(client.get(url(Tie, "add")))
+    data = form_data(client.get(admin_url(Tie, "add")))
     data.update({"kind": "sister", **fields})
-    return client.post(url(Tie, "add"), data)
+    return client.post(admin_url(Tie, "add"), data)
 
 
 def post_city(client, **fields):
-    data = form_data(client.get(url(City, "add")))
+    data = form_data(client.get(admin_url(City, "add")))
     data.update({"name": "Odesa", **fields})
-    return client.post(url(City, "add"), data)
+    return client.post(admin_url(City, "add"), data)
 
 
 def refused(response, message):
@@ -85,10 +92,10 @@ def test_a_malformed_wikidata_id_is_refused(editor_client, wikidata_id):
 
 def test_a_citation_row_without_a_source_is_refused_and_the_tie_not_saved(editor_client):
     a, b = make_city(), make_city()
-    data = form_data(editor_client.get(url(Tie, "add")))
+    data = form_data(editor_client.get(admin_url(Tie, "add")))
     data.update(city_a=a.pk, city_b=b.pk, kind="sister", start="1965")
     add_inline_row(data, "citations", source="", locator="paragraph 3")
-    response = editor_client.post(url(Tie, "add"), data)
+    response = editor_client.post(admin_url(Tie, "add"), data)
     assert refused(response, "Choose the source this claim cites.")
     assert not Tie.objects.exists()
     assert not TieCitation.objects.exists()
@@ -96,7 +103,7 @@ def test_a_citation_row_without_a_source_is_refused_and_the_tie_not_saved(editor
 
 def test_a_citation_row_without_a_source_is_refused_on_an_existing_city(editor_client):
     odesa = make_city(name="Odesa", country="UA")
-    page = url(City, "change", odesa.pk)
+    page = admin_url(City, "change", odesa.pk)
     data = form_data(editor_client.get(page))
     data["summary"] = "Port city on the Black Sea."
     add_inline_row(data, "citations", locator="paragraph 3")
@@ -110,10 +117,10 @@ def test_a_citation_row_without_a_source_is_refused_on_an_existing_city(editor_c
 def test_a_tie_with_its_source_is_saved_with_the_citation(editor_client):
     a, b = make_city(), make_city()
     source = make_source()
-    data = form_data(editor_client.get(url(Tie, "add")))
+    data = form_data(editor_client.get(admin_url(Tie, "add")))
     data.update(city_a=a.pk, city_b=b.pk, kind="sister", start="1957~")
     add_inline_row(data, "citations", source=source.pk, locator="paragraph 3")
-    assert editor_client.post(url(Tie, "add"), data).status_code == 302
+    assert editor_client.post(admin_url(Tie, "add"), data).status_code == 302
     tie = Tie.objects.get()
     assert tie.start_lower.year == 1957
     assert [(c.source, c.locator) for c in tie.citations.all()] == [(source, "paragraph 3")]

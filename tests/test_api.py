@@ -21,20 +21,9 @@ from partnerships.models import (
     Tie,
     TieCitation,
 )
-from tests.conftest import make_city, make_organization, make_source, make_tie
+from tests.conftest import make_city, make_key, make_organization, make_source, make_tie
 
-
-@pytest.fixture(autouse=True)
-def _fresh_throttle_counts():
-    # Rate-limit counts live in the default cache; each test starts with none.
-    cache.clear()
-    yield
-    cache.clear()
-
-
-@pytest.fixture
-def api():
-    return APIClient()
+pytestmark = pytest.mark.usefixtures("fresh_throttle_counts")
 
 
 @pytest.fixture
@@ -42,13 +31,6 @@ def researcher_api(researcher):
     client = APIClient()
     client.force_authenticate(researcher)
     return client
-
-
-def make_key(**kw):
-    key = ApiKey(name=kw.pop("name", "Partner lab"), **kw)
-    raw = key.generate()
-    key.save()
-    return key, raw
 
 
 def odesa_with_names():

@@ -8,7 +8,6 @@ partner key never writes; methods an endpoint does not offer answer 405 to every
 import itertools
 
 import pytest
-from django.core.cache import cache
 from rest_framework.test import APIClient
 
 from cities.models import Theme
@@ -21,16 +20,21 @@ from partnerships.models import (
     StatedFigure,
     TieCitation,
 )
-from tests.conftest import make_city, make_organization, make_source, make_tie, make_user
+from tests.conftest import (
+    make_city,
+    make_key,
+    make_organization,
+    make_source,
+    make_tie,
+    make_user,
+)
 
 ROLES = ["anonymous", "partner key", "revoked key", "Researcher", "Editor"]
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 _n = itertools.count(1)
 
 
-@pytest.fixture(autouse=True)
-def _fresh_throttle_counts():
-    cache.clear()
+pytestmark = pytest.mark.usefixtures("fresh_throttle_counts")
 
 
 @pytest.fixture
@@ -81,9 +85,7 @@ def body_for(resource, world):
 def client_for(role):
     client = APIClient()
     if role in ("partner key", "revoked key"):
-        key = ApiKey(name=role)
-        raw = key.generate()
-        key.save()
+        key, raw = make_key(name=role)
         if role == "revoked key":
             key.revoke()
         client.credentials(HTTP_X_API_KEY=raw)
@@ -191,9 +193,7 @@ def test_staff_without_a_curator_group_cannot_write():
 
 @pytest.mark.django_db
 def test_partner_key_write_is_refused_saying_keys_only_read():
-    key = ApiKey(name="Lab")
-    raw = key.generate()
-    key.save()
+    _key, raw = make_key(name="Lab")
     client = APIClient()
     client.credentials(HTTP_X_API_KEY=raw)
 
@@ -238,9 +238,7 @@ def test_editor_creates_a_key_and_sees_it_once(client, editor):
 
 @pytest.mark.django_db
 def test_editor_revokes_a_key_and_the_api_refuses_it(client, editor):
-    key = ApiKey(name="Old partner")
-    raw = key.generate()
-    key.save()
+    key, raw = make_key(name="Old partner")
     client.force_login(editor)
 
     client.post(

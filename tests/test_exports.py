@@ -8,24 +8,14 @@ import json
 import geojson
 import networkx as nx
 import pytest
-from django.core.cache import cache
 from django.core.management import call_command
-from rest_framework.test import APIClient
 
 from cities.models import City, Source
 from partnerships import exports
 from partnerships.models import Tie
 from tests.conftest import make_city, make_source, make_tie
 
-
-@pytest.fixture(autouse=True)
-def _fresh_throttle_counts():
-    cache.clear()
-
-
-@pytest.fixture
-def api():
-    return APIClient()
+pytestmark = pytest.mark.usefixtures("fresh_throttle_counts")
 
 
 def download(api, path, **params):
