@@ -346,6 +346,15 @@ def _spell(tie):
     return spell
 
 
+def _gexf_attvalues(prefix, attributes, values):
+    """The non-empty values as <attvalue>s, numbered as the <attributes> header declares."""
+    return "".join(
+        f'<attvalue for="{prefix}{i}" value={_xml_attr(values[name])}/>'
+        for i, (name, _kind) in enumerate(attributes)
+        if values[name] not in (None, "")
+    )
+
+
 def gexf_chunks(ties):
     yield (
         '<?xml version="1.0" encoding="UTF-8"?>\n'
@@ -365,11 +374,7 @@ def gexf_chunks(ties):
     yield "    </attributes>\n    <nodes>\n"
     for city in cities_of(ties):
         values = _node_values(city)
-        attvalues = "".join(
-            f'<attvalue for="n{i}" value={_xml_attr(values[name])}/>'
-            for i, (name, _kind) in enumerate(NODE_ATTRIBUTES)
-            if values[name] not in (None, "")
-        )
+        attvalues = _gexf_attvalues("n", NODE_ATTRIBUTES, values)
         yield (
             f"      <node id={_xml_attr(city.slug)} label={_xml_attr(city.name)}>"
             f"<attvalues>{attvalues}</attvalues></node>\n"
@@ -377,11 +382,7 @@ def gexf_chunks(ties):
     yield "    </nodes>\n    <edges>\n"
     for tie in tie_rows(ties):
         values = _edge_values(tie)
-        attvalues = "".join(
-            f'<attvalue for="e{i}" value={_xml_attr(values[name])}/>'
-            for i, (name, _kind) in enumerate(EDGE_ATTRIBUTES)
-            if values[name] not in (None, "")
-        )
+        attvalues = _gexf_attvalues("e", EDGE_ATTRIBUTES, values)
         yield (
             f'      <edge id="{tie.pk}" source={_xml_attr(tie.city_a.slug)} '
             f"target={_xml_attr(tie.city_b.slug)} label={_xml_attr(tie.kind_label)}"
@@ -396,6 +397,15 @@ GRAPHML_EDGE_KEYS = [
     ("start_earliest", "string"),
     ("end_latest", "string"),
 ]
+
+
+def _graphml_data(keys, values):
+    """The non-empty values as <data> elements, one per declared key."""
+    return "".join(
+        f'<data key="{name}">{_xml_text(values[name])}</data>'
+        for name, _kind in keys
+        if values[name] not in (None, "")
+    )
 
 
 def graphml_chunks(ties):
@@ -413,11 +423,7 @@ def graphml_chunks(ties):
     yield '  <graph id="ties" edgedefault="undirected">\n'
     for city in cities_of(ties):
         values = {"name": city.name, **_node_values(city)}
-        data = "".join(
-            f'<data key="{name}">{_xml_text(values[name])}</data>'
-            for name, _kind in GRAPHML_NODE_KEYS
-            if values[name] not in (None, "")
-        )
+        data = _graphml_data(GRAPHML_NODE_KEYS, values)
         yield f"    <node id={_xml_attr(city.slug)}>{data}</node>\n"
     for tie in tie_rows(ties):
         values = {
@@ -425,11 +431,7 @@ def graphml_chunks(ties):
             "start_earliest": tie.start_lower.isoformat() if tie.start_lower else "",
             "end_latest": tie.end_upper.isoformat() if tie.end_upper else "",
         }
-        data = "".join(
-            f'<data key="{name}">{_xml_text(values[name])}</data>'
-            for name, _kind in GRAPHML_EDGE_KEYS
-            if values[name] not in (None, "")
-        )
+        data = _graphml_data(GRAPHML_EDGE_KEYS, values)
         yield (
             f'    <edge id="{tie.pk}" source={_xml_attr(tie.city_a.slug)} '
             f"target={_xml_attr(tie.city_b.slug)}>{data}</edge>\n"
