@@ -21,6 +21,7 @@ import json
 import math
 import re
 from collections import Counter, defaultdict
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -1019,17 +1020,7 @@ def run_import(
     columns = resolve_mapping(table.header, mapping)
     if source is None:
         source, source_is_new = dataset_source()
-    if dry_run:
-        return build_import_plan(
-            table,
-            columns,
-            source,
-            source_is_new=source_is_new,
-            default_kind=default_kind,
-            skip_bad_rows=skip_bad_rows,
-            progress=progress,
-        )
-    with transaction.atomic():
+    with nullcontext() if dry_run else transaction.atomic():
         plan = build_import_plan(
             table,
             columns,
@@ -1039,5 +1030,6 @@ def run_import(
             skip_bad_rows=skip_bad_rows,
             progress=progress,
         )
-        apply_import(plan, user=user, progress=progress)
+        if not dry_run:
+            apply_import(plan, user=user, progress=progress)
     return plan
