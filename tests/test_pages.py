@@ -250,3 +250,22 @@ def test_source_list_counts_a_claim_cited_at_two_places_once(client):
     tie = make_tie(source=source)
     TieCitation.objects.create(tie=tie, source=source, locator="row 2")
     assert "supports 1 tie</span>" in client.get("/sources/").content.decode()
+
+
+def test_a_period_that_ended_shows_start_and_end_and_one_still_running_only_its_start(client):
+    odesa, yokohama = make_city(name="Odesa", slug="odesa"), make_city(name="Yokohama")
+    make_tie(odesa, yokohama, start="1957", end="1990")
+    make_tie(odesa, make_city(name="Varna"), start="1965")
+    network = make_organization(name="Eurocities", slug="eurocities")
+    Membership.objects.create(organization=network, city=odesa, since="1995", until="2010~")
+    Initiative.objects.create(
+        name="Black Sea ports", kind="programme", lead_city=odesa, start="2001"
+    )
+
+    ties = client.get(reverse("partnerships:tie_list")).content.decode()
+    assert "1957 – 1990" in ties
+    assert "1965 –" not in ties
+    profile = client.get(odesa.get_absolute_url()).content.decode()
+    assert "1995 – c. 2010" in profile
+    assert "2001 –" not in profile
+    assert "1995 – c. 2010" in client.get(network.get_absolute_url()).content.decode()

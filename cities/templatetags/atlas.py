@@ -25,6 +25,14 @@ def edtf(value, unknown="date unknown"):
 
 
 @register.filter
+def edtf_span(start, end):
+    """`tie.start|edtf_span:tie.end`: "1957 – 1990", or the start alone while it lasts."""
+    if not end:
+        return edtf(start)
+    return f"{edtf(start)} – {edtf(end)}"
+
+
+@register.filter
 def get_item(sequence, index):
     """`row.counts|get_item:forloop.counter0` for the per-city columns of the comparison."""
     try:
