@@ -297,9 +297,13 @@ class KeysetPagination(pagination.BasePagination):
 
     def order_by(self, backwards):
         terms = []
-        for field, descending, _nullable in self.keys:
-            # Unknown values sit at the end going forwards, hence at the start backwards.
-            nulls = {"nulls_first": True} if backwards else {"nulls_last": True}
+        for field, descending, nullable in self.keys:
+            # Unknown values sit at the end going forwards, hence at the start backwards. Only
+            # nullable keys say so: "id NULLS LAST" stops SQLite from walking the index and
+            # makes it sort every tie (47 ms instead of 1 ms for a page of the real data).
+            nulls = {}
+            if nullable:
+                nulls = {"nulls_first": True} if backwards else {"nulls_last": True}
             if descending != backwards:
                 terms.append(F(field).desc(**nulls))
             else:
