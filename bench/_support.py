@@ -30,6 +30,8 @@ def setup_django(database_url, **environ):
     os.environ["DEBUG"] = "false"
     os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(40))
     os.environ["ALLOWED_HOSTS"] = "testserver"
+    # One process measures itself: an in-process cache is what it needs (no Redis).
+    os.environ.setdefault("SINGLE_PROCESS", "true")
     os.environ.update(environ)
     os.environ["DJANGO_SETTINGS_MODULE"] = "cityDiplomacy.settings"
     sys.path.insert(0, str(ROOT))

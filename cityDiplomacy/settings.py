@@ -126,6 +126,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
+if not DEBUG and not REDIS_URL and not envbool("SINGLE_PROCESS", False):
+    # Throttle counts and cached pages must be shared by every app server.
+    raise ImproperlyConfigured(
+        "REDIS_URL must be set when DEBUG is off, so that all app servers share one cache "
+        "and one count of API requests (SINGLE_PROCESS=true accepts a per-process cache)."
+    )
 if REDIS_URL:
     CACHES = {
         "default": {

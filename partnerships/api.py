@@ -57,7 +57,7 @@ from partnerships.filters import CityFilter
 
 from . import exports
 from .comparison import ComparisonError, compare, parse_cities
-from .filters import TieFilter
+from .filters import KnownSlugFilter, TieFilter
 from .models import (
     Event,
     EventCitation,
@@ -570,8 +570,10 @@ class TieViewSet(ApiViewMixin, WriteMixin, viewsets.ReadOnlyModelViewSet):
 
 class OrganizationFilter(filters.FilterSet):
     kind = filters.ChoiceFilter(choices=OrganizationKind.choices)
-    parent = filters.CharFilter(field_name="parent__slug", label="Parent organization (slug)")
-    theme = filters.CharFilter(field_name="themes__slug", label="Theme (slug)")
+    parent = KnownSlugFilter(
+        field_name="parent__slug", label="Parent organization (slug)", model=Organization
+    )
+    theme = KnownSlugFilter(field_name="themes__slug", label="Theme (slug)", model=Theme)
 
     class Meta:
         model = Organization
@@ -593,13 +595,14 @@ class OrganizationViewSet(ApiViewMixin, viewsets.ReadOnlyModelViewSet):
 
 
 class MembershipFilter(filters.FilterSet):
-    organization = filters.CharFilter(
-        method="filter_organization", label="Organization or its parent (slug)"
+    organization = KnownSlugFilter(
+        method="filter_organization", label="Organization or its parent (slug)", model=Organization
     )
-    city = filters.CharFilter(field_name="city__slug", label="Member city (slug)")
-    member_organization = filters.CharFilter(
-        field_name="member_organization__slug", label="Member organization (slug)"
-    )
+    city = KnownSlugFilter(field_name="city__slug", label="Member city (slug)", model=City)
+    member_organization = KnownSlugFilter(
+        field_name="member_organization__slug", label="Member organization (slug)",
+        model=Organization,
+    )  # fmt: skip
     role = filters.ChoiceFilter(choices=MembershipRole.choices)
 
     class Meta:
@@ -627,9 +630,11 @@ class MembershipViewSet(ApiViewMixin, WriteMixin, viewsets.ReadOnlyModelViewSet)
 class ActorFilter(filters.FilterSet):
     """Filters shared by initiatives and events: by city, organization and theme."""
 
-    city = filters.CharFilter(method="filter_city", label="City involved (slug)")
-    organization = filters.CharFilter(method="filter_organization", label="Organization (slug)")
-    theme = filters.CharFilter(field_name="themes__slug", label="Theme (slug)")
+    city = KnownSlugFilter(method="filter_city", label="City involved (slug)", model=City)
+    organization = KnownSlugFilter(
+        method="filter_organization", label="Organization (slug)", model=Organization
+    )
+    theme = KnownSlugFilter(field_name="themes__slug", label="Theme (slug)", model=Theme)
     city_fields = ()
     organization_fields = ()
 
@@ -672,7 +677,9 @@ class InitiativeViewSet(ApiViewMixin, viewsets.ReadOnlyModelViewSet):
 
 class EventFilter(ActorFilter):
     kind = filters.ChoiceFilter(choices=EventKind.choices)
-    initiative = filters.CharFilter(field_name="initiative__slug", label="Initiative (slug)")
+    initiative = KnownSlugFilter(
+        field_name="initiative__slug", label="Initiative (slug)", model=Initiative
+    )
     tie = filters.NumberFilter(field_name="tie_id", label="Tie (id)")
     city_fields = ("city", "partner_city")
     organization_fields = ("organization",)
@@ -697,9 +704,13 @@ class EventViewSet(ApiViewMixin, viewsets.ReadOnlyModelViewSet):
 
 
 class StatedFigureFilter(filters.FilterSet):
-    city = filters.CharFilter(field_name="city__slug", label="City (slug)")
-    organization = filters.CharFilter(field_name="organization__slug", label="Organization (slug)")
-    initiative = filters.CharFilter(field_name="initiative__slug", label="Initiative (slug)")
+    city = KnownSlugFilter(field_name="city__slug", label="City (slug)", model=City)
+    organization = KnownSlugFilter(
+        field_name="organization__slug", label="Organization (slug)", model=Organization
+    )
+    initiative = KnownSlugFilter(
+        field_name="initiative__slug", label="Initiative (slug)", model=Initiative
+    )
     measure = filters.ChoiceFilter(choices=Measure.choices)
 
     class Meta:
@@ -752,7 +763,7 @@ class ThemeViewSet(ApiViewMixin, viewsets.ReadOnlyModelViewSet):
 
 class TieCitationFilter(filters.FilterSet):
     tie = filters.NumberFilter(field_name="tie_id", label="Tie (id)")
-    source = filters.CharFilter(field_name="source__slug", label="Source (slug)")
+    source = KnownSlugFilter(field_name="source__slug", label="Source (slug)", model=Source)
 
     class Meta:
         model = TieCitation
@@ -773,7 +784,7 @@ class TieCitationViewSet(ApiViewMixin, WriteMixin, viewsets.ReadOnlyModelViewSet
 
 class MembershipCitationFilter(filters.FilterSet):
     membership = filters.NumberFilter(field_name="membership_id", label="Membership (id)")
-    source = filters.CharFilter(field_name="source__slug", label="Source (slug)")
+    source = KnownSlugFilter(field_name="source__slug", label="Source (slug)", model=Source)
 
     class Meta:
         model = MembershipCitation

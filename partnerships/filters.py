@@ -9,6 +9,7 @@ import datetime
 
 import django_filters
 from django import forms
+from django.core.exceptions import ValidationError
 from django.db.models import Count, Exists, F, IntegerField, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce
 from django_countries import countries
@@ -17,6 +18,31 @@ from cities.models import City, Theme
 from cities.regions import REGION_CHOICES, countries_in
 
 from .models import Membership, Organization, Tie, TieKind, TieStatus
+
+
+class KnownSlugField(forms.CharField):
+    """A slug that must name an existing record of `model`."""
+
+    def __init__(self, *args, model, **kwargs):
+        self.model = model
+        super().__init__(*args, **kwargs)
+
+    def validate(self, value):
+        super().validate(value)
+        if value and not self.model._default_manager.filter(slug=value).exists():
+            raise ValidationError(
+                "No %(what)s has the slug “%(value)s”: check the spelling, or find the slug "
+                "in the address of its page.",
+                code="unknown_slug",
+                params={"what": self.model._meta.verbose_name, "value": value},
+            )
+
+
+class KnownSlugFilter(django_filters.CharFilter):
+    """Filter by slug; a typo is an error (400 in the API, explained on the pages) rather
+    than an empty list that looks like "no data"."""
+
+    field_class = KnownSlugField
 
 
 def tie_count():
@@ -125,7 +151,7 @@ def decade_choices():
 
 class TieFilter(django_filters.FilterSet):
     q = django_filters.CharFilter(method="filter_search", label="City name")
-    city = django_filters.CharFilter(method="filter_city", label="City (slug)")
+    city = KnownSlugFilter(method="filter_city", label="City (slug)", model=City)
     kind = django_filters.ChoiceFilter(choices=TieKind.choices, label="Kind", empty_label="Any")
     status = django_filters.ChoiceFilter(
         choices=TieStatus.choices, label="Status", empty_label="Any"
@@ -173,7 +199,6 @@ class TieFilter(django_filters.FilterSet):
         return queryset.filter(Q(city_a__in=cities) | Q(city_b__in=cities))
 
     def filter_city(self, queryset, name, value):
-        # An unknown slug matches nothing: the list says "no ties", which is the truth.
         return queryset.filter(Q(city_a__slug=value) | Q(city_b__slug=value))
 
     def filter_decade(self, queryset, name, value):

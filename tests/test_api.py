@@ -194,6 +194,7 @@ def test_undated_ties_come_last_whichever_way_they_are_ordered(api):
         ({"page_size": "ten"}, "page_size", "between 1 and 1000"),
         ({"cursor": "bm90IGEgY3Vyc29y"}, "cursor", "start again without `cursor`"),
         ({"cursor": "%%%"}, "cursor", "start again without `cursor`"),
+        ({"city": "yokohma"}, "city", "No city has the slug “yokohma”"),
     ],
 )
 def test_bad_tie_list_parameters_answer_400_naming_the_parameter(api, params, field, words):
@@ -667,3 +668,31 @@ def test_other_details_pin_their_queries(api, django_assert_num_queries, rows, r
     }
     with django_assert_num_queries(queries):
         assert api.get(f"/api/v1/{resource}/{keys[resource]}/").status_code == 200
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "url, params, field",
+    [
+        ("/api/v1/memberships/", {"organization": "c4O"}, "organization"),
+        ("/api/v1/memberships/", {"city": "odessa"}, "city"),
+        ("/api/v1/events/", {"city": "odessa"}, "city"),
+        ("/api/v1/initiatives/", {"theme": "climat"}, "theme"),
+        ("/api/v1/figures/", {"initiative": "y-port"}, "initiative"),
+        ("/api/v1/tie-citations/", {"source": "wikipedia"}, "source"),
+        ("/api/v1/exports/ties.csv", {"city": "odessa"}, "city"),
+    ],
+)
+def test_a_misspelt_slug_in_a_filter_answers_400_instead_of_an_empty_list(api, url, params, field):
+    response = api.get(url, params)
+
+    assert response.status_code == 400
+    assert "has the slug" in response.json()["errors"][field][0]
+
+
+@pytest.mark.django_db
+def test_api_root_leads_to_the_documentation(client):
+    response = client.get("/api/")
+
+    assert response.status_code == 302
+    assert response["Location"] == "/api/v1/docs/"

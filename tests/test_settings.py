@@ -9,7 +9,11 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def load_settings(**env):
-    environment = {k: v for k, v in os.environ.items() if k not in ("DEBUG", "SECRET_KEY")}
+    environment = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("DEBUG", "SECRET_KEY", "REDIS_URL", "SINGLE_PROCESS")
+    }
     environment.update(env, DJANGO_SETTINGS_MODULE="cityDiplomacy.settings")
     return subprocess.run(
         [sys.executable, "-c", "import django; django.setup(); from django.conf import settings;"
@@ -25,7 +29,12 @@ def test_production_refuses_to_start_without_a_real_secret_key():
 
 
 def test_production_starts_with_a_secret_key_and_named_hosts():
-    result = load_settings(DEBUG="false", SECRET_KEY="x" * 50, ALLOWED_HOSTS="atlas.example.org")
+    result = load_settings(
+        DEBUG="false",
+        SECRET_KEY="x" * 50,
+        ALLOWED_HOSTS="atlas.example.org",
+        REDIS_URL="redis://127.0.0.1:6379/15",
+    )
     assert result.returncode == 0, result.stderr
     assert "False ['atlas.example.org']" in result.stdout
 
@@ -48,3 +57,9 @@ def test_sqlite_runs_in_wal_mode_with_immediate_transactions():
         env={**os.environ, "DATABASE_URL": "sqlite:////tmp/citydiplomacy-settings-check.sqlite3"},
     )  # fmt: skip
     assert check.stdout.split() == ["wal", "IMMEDIATE"], check.stderr
+
+
+def test_production_refuses_a_cache_that_app_servers_would_not_share():
+    result = load_settings(DEBUG="false", SECRET_KEY="x" * 50, ALLOWED_HOSTS="atlas.example.org")
+    assert result.returncode != 0
+    assert "REDIS_URL must be set" in result.stderr
