@@ -3,6 +3,8 @@
 import pytest
 from django.apps import apps
 from django.contrib import admin
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from simple_history.models import HistoricalChanges
 
@@ -306,6 +308,23 @@ def test_change_page_queries_do_not_grow_with_inline_rows(
         for inline in response.context["inline_admin_formsets"]
     }
     assert inlines["citations"].total_form_count() == 30
+
+
+@pytest.mark.parametrize("model", REGISTERED, ids=lambda m: m._meta.label)
+def test_add_page_queries_do_not_grow_with_rows(editor_client, model):
+    # Four queries whatever the rows: session, user, the user's own and group permissions;
+    # related records are picked by autocomplete, so no select lists every city, source or
+    # organization.
+    BUILDERS[model]()
+    page = admin_url(model, "add")
+    editor_client.get(page)
+    with CaptureQueriesContext(connection) as few:
+        assert editor_client.get(page).status_code == 200
+    for _ in range(30):
+        BUILDERS[model]()
+    with CaptureQueriesContext(connection) as many:
+        assert editor_client.get(page).status_code == 200
+    assert len(many) == len(few) <= 4, [q["sql"][:80] for q in many.captured_queries]
 
 
 # Who may do what ---------------------------------------------------------------------------
