@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test install install-test migrate seed check clean
+.PHONY: run demo test install install-test migrate seed check clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,15 @@ seed: migrate
 	$(BIN)/python manage.py load_seed
 
 run: seed
+	$(BIN)/python manage.py ensure_curator
+	$(BIN)/python manage.py runserver $(HOST):$(PORT)
+
+# The seed plus the ~26,000 real twin-town pairs of the shared Wikipedia lists (read from
+# ../shared/data, never copied here). A second import changes nothing, so this is safe to repeat.
+SHARED_TIES ?= ../shared/data/twin-cities-wikipedia.csv
+
+demo: seed
+	$(BIN)/python manage.py import_ties $(SHARED_TIES) --skip-bad-rows
 	$(BIN)/python manage.py ensure_curator
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
 
