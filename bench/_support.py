@@ -44,11 +44,40 @@ def configure(args, **environ):
     """Django on --database-url, or on the --db SQLite file (emptied unless --reuse)."""
     if args.database_url:
         url = args.database_url
+        if url.startswith(("postgres://", "postgresql://")):
+            fresh_postgres(url, keep=args.reuse)
     else:
         if not args.reuse:
             remove_sqlite(args.db)
         url = f"sqlite:///{args.db}"
     setup_django(url, **environ)
+
+
+def fresh_postgres(url, keep=False):
+    """Create the PostgreSQL database of `url`, emptied first unless `keep` (--reuse)."""
+    import dj_database_url
+    import psycopg
+    from psycopg import sql
+
+    config = dj_database_url.parse(url)
+    server = {
+        "host": config["HOST"] or None,
+        "port": config["PORT"] or None,
+        "user": config["USER"] or None,
+        "password": config["PASSWORD"] or None,
+    }
+    name = config["NAME"]
+    with psycopg.connect(dbname="postgres", autocommit=True, **server) as connection:
+        exists = connection.execute(
+            "SELECT 1 FROM pg_database WHERE datname = %s", [name]
+        ).fetchone()
+        if exists and not keep:
+            connection.execute(
+                sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+            exists = None
+        if not exists:
+            connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
 
 
 def build(args, model):
