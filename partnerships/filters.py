@@ -14,7 +14,7 @@ from django.db.models import Count, Exists, F, IntegerField, OuterRef, Q, Subque
 from django.db.models.functions import Coalesce
 from django_countries import countries
 
-from cities.models import City, Theme
+from cities.models import City, Source, Theme
 from cities.regions import REGION_CHOICES, countries_in
 
 from .models import Membership, Organization, Tie, TieKind, TieStatus
@@ -172,8 +172,11 @@ class TieFilter(django_filters.FilterSet):
         label="Topic",
         empty_label="Any",
     )
-    source = django_filters.CharFilter(
-        field_name="citations__source__slug", distinct=True, label="Cites source (key)"
+    source = KnownSlugFilter(
+        field_name="citations__source__slug",
+        distinct=True,
+        label="Cites source (key)",
+        model=Source,
     )
     ordering = StableOrderingFilter(
         fields=(("start_lower", "start"), ("city_a__name", "city"), ("kind", "kind")),

@@ -681,6 +681,7 @@ def test_other_details_pin_their_queries(api, django_assert_num_queries, rows, r
         ("/api/v1/figures/", {"initiative": "y-port"}, "initiative"),
         ("/api/v1/tie-citations/", {"source": "wikipedia"}, "source"),
         ("/api/v1/exports/ties.csv", {"city": "odessa"}, "city"),
+        ("/api/v1/ties/", {"source": "wikipedia"}, "source"),
     ],
 )
 def test_a_misspelt_slug_in_a_filter_answers_400_instead_of_an_empty_list(api, url, params, field):
