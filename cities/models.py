@@ -168,7 +168,7 @@ class SourceManager(models.Manager):
         return self.get(slug=slug)
 
 
-class Source(models.Model):
+class Source(EDTFMixin, models.Model):
     """A citable work. Every claim in the atlas cites at least one."""
 
     slug = models.SlugField(
@@ -213,10 +213,6 @@ class Source(models.Model):
 
     def get_absolute_url(self):
         return reverse("partnerships:source_detail", kwargs={"slug": self.slug})
-
-    def save(self, *args, **kwargs):
-        EDTFMixin.derive_dates(self)
-        super().save(*args, **kwargs)
 
 
 class CitationManager(models.Manager):
