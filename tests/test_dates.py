@@ -6,7 +6,7 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from cities import dates
-from tests.conftest import make_tie
+from tests.conftest import make_source, make_tie
 
 
 @pytest.mark.parametrize(
@@ -63,3 +63,10 @@ def test_saving_a_tie_derives_its_bounds_for_filtering_and_ordering():
     tie.save()
     tie.refresh_from_db()
     assert tie.start_lower is None and tie.start_upper is None
+
+
+@pytest.mark.django_db
+def test_a_source_publication_date_gets_bounds_too():
+    source = make_source(issued="2023-05")
+    source.refresh_from_db()
+    assert (source.issued_lower, source.issued_upper) == (dt.date(2023, 5, 1), dt.date(2023, 5, 31))
