@@ -41,6 +41,29 @@ def slug_for(model, text, max_length=80):
     return slug
 
 
+class SlugManager(models.Manager):
+    """The manager of every model whose natural key is its slug (fixtures name records by it)."""
+
+    def get_by_natural_key(self, slug):
+        return self.get(slug=slug)
+
+
+class SluggedMixin:
+    """A slug made from `slug_text()` when left empty, unique in the model's table; the slug
+    is also the record's natural key."""
+
+    def slug_text(self):
+        return self.name
+
+    def natural_key(self):
+        return (self.slug,)
+
+    def save(self, *args, **kwargs):
+        if not self.slug:
+            self.slug = slug_for(type(self), self.slug_text())
+        super().save(*args, **kwargs)
+
+
 class Verification(models.TextChoices):
     UNVERIFIED = "unverified", "Unverified"
     VERIFIED = "verified", "Verified"
@@ -130,18 +153,13 @@ def bound_field(verbose_name):
     return models.DateField(verbose_name, null=True, blank=True, editable=False)
 
 
-class ThemeManager(models.Manager):
-    def get_by_natural_key(self, slug):
-        return self.get(slug=slug)
-
-
 class Theme(models.Model):
     name = models.CharField("name", max_length=80, unique=True)
     slug = models.SlugField("slug", max_length=80, unique=True)
     description = models.TextField("description", blank=True)
 
     history = HistoricalRecords()
-    objects = ThemeManager()
+    objects = SlugManager()
 
     class Meta:
         ordering = ["name", "slug"]
@@ -161,11 +179,6 @@ class SourceKind(models.TextChoices):
     BOOK = "book", "Book"
     REPORT = "report", "Report"
     OTHER = "other", "Other"
-
-
-class SourceManager(models.Manager):
-    def get_by_natural_key(self, slug):
-        return self.get(slug=slug)
 
 
 class Source(EDTFMixin, models.Model):
@@ -198,7 +211,7 @@ class Source(EDTFMixin, models.Model):
     updated_at = models.DateTimeField("last changed", auto_now=True)
 
     history = HistoricalRecords()
-    objects = SourceManager()
+    objects = SlugManager()
     edtf_fields = ("issued",)
 
     class Meta:
@@ -281,12 +294,7 @@ class CityQuerySet(models.QuerySet):
         return self.filter(Q(folded_name__contains=folded) | Exists(names))
 
 
-class CityManager(models.Manager.from_queryset(CityQuerySet)):
-    def get_by_natural_key(self, slug):
-        return self.get(slug=slug)
-
-
-class City(Curated):
+class City(SluggedMixin, Curated):
     name = models.CharField("name", max_length=200, help_text="The name in English use.")
     slug = models.SlugField(
         "slug", max_length=100, unique=True, blank=True,
@@ -330,7 +338,7 @@ class City(Curated):
     themes = models.ManyToManyField(Theme, blank=True, related_name="cities", verbose_name="themes")
 
     history = HistoricalRecords(excluded_fields=["folded_name"])
-    objects = CityManager()
+    objects = SlugManager.from_queryset(CityQuerySet)()
 
     class Meta:
         verbose_name_plural = "cities"
@@ -379,9 +387,6 @@ class City(Curated):
     def __str__(self):
         return f"{self.name} ({self.country})" if self.country else self.name
 
-    def natural_key(self):
-        return (self.slug,)
-
     def get_absolute_url(self):
         return reverse("partnerships:city_detail", kwargs={"slug": self.slug})
 
@@ -395,8 +400,6 @@ class City(Curated):
 
     def save(self, *args, **kwargs):
         self.folded_name = fold(self.name)
-        if not self.slug:
-            self.slug = slug_for(City, self.name)
         super().save(*args, **kwargs)
 
 

@@ -201,9 +201,8 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.JSONParser",
         "rest_framework.parsers.FormParser",
     ],
-    # The API views set their own (partnerships.api.PagePagination, with a maximum page
-    # size); generics imports this class early, so it cannot live in partnerships.api.
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    # Numbered pages with a maximum page size; the tie list overrides it with keyset pages.
+    "DEFAULT_PAGINATION_CLASS": "partnerships.pagination.PagePagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "partnerships.api.exception_handler",
     # Counted in the default cache: Redis when REDIS_URL is set, shared by all app servers.

@@ -6,14 +6,12 @@ admin's session, and runs the model's own validation. Every error, whatever rais
 same shape: {"status", "code", "detail", "errors"?}.
 """
 
-import base64
-import binascii
 import hashlib
 import json
 
 from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db.models import F, Prefetch, Q
+from django.db.models import Prefetch
 from django.http import Http404, StreamingHttpResponse
 from django.urls import path
 from django.utils.cache import patch_vary_headers
@@ -36,50 +34,55 @@ from rest_framework import (
     exceptions,
     generics,
     mixins,
-    pagination,
     permissions,
     renderers,
     routers,
-    serializers,
     status,
     viewsets,
 )
 from rest_framework.filters import OrderingFilter, SearchFilter
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
-from rest_framework.utils.urls import replace_query_param
 from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from cities.models import City, CityCitation, Source, SourceKind, Theme
+from cities.models import City, CityCitation, Source, Theme
 from cities.serializers import SourceSerializer, ThemeSerializer
-from partnerships.filters import CityFilter
 
 from . import exports
 from .comparison import ComparisonError, compare, parse_cities
-from .filters import KnownSlugFilter, TieFilter
+from .filters import (
+    CityFilter,
+    EventFilter,
+    InitiativeFilter,
+    MembershipCitationFilter,
+    MembershipFilter,
+    OrganizationFilter,
+    SourceFilter,
+    StatedFigureFilter,
+    TieCitationFilter,
+    TieFilter,
+)
 from .models import (
     Event,
     EventCitation,
-    EventKind,
     Initiative,
     InitiativeCitation,
-    InitiativeKind,
-    Measure,
     Membership,
     MembershipCitation,
-    MembershipRole,
     Organization,
     OrganizationCitation,
-    OrganizationKind,
     StatedFigure,
     StatedFigureCitation,
     Tie,
     TieCitation,
 )
+from .pagination import KeysetPagination
 from .serializers import (
     CityWithFiguresDetailSerializer,
     CityWithFiguresSerializer,
+    ComparisonSerializer,
+    ErrorSerializer,
     EventSerializer,
     InitiativeSerializer,
     MembershipCitationSerializer,
@@ -98,23 +101,6 @@ from .serializers import (
 app_name = "api"
 
 # Errors ----------------------------------------------------------------------------------
-
-
-class ErrorSerializer(serializers.Serializer):
-    """The one shape of every error the API returns."""
-
-    status = serializers.IntegerField(help_text="The HTTP status, repeated for convenience.")
-    code = serializers.CharField(help_text="Stable machine-readable reason: invalid, not_found…")
-    detail = serializers.CharField(help_text="What went wrong and what to do about it.")
-    errors = serializers.DictField(
-        child=serializers.ListField(child=serializers.CharField()),
-        required=False,
-        help_text="For invalid input: the messages for each parameter or field; "
-        "`non_field_errors` holds those about the whole request.",
-    )
-    suggestions = serializers.DictField(
-        required=False, help_text="For a comparison: cities each unclear name may have meant."
-    )
 
 
 def _messages(value):
@@ -187,219 +173,7 @@ class ApiSchema(AutoSchema):
         return super().get_filter_backends()
 
 
-# Pagination and ordering -----------------------------------------------------------------
-
-
-def page_size_from(request, param, default, maximum):
-    raw = request.query_params.get(param)
-    if raw is None or raw == "":
-        return default
-    try:
-        size = int(raw)
-    except ValueError:
-        size = 0
-    if not 1 <= size <= maximum:
-        raise exceptions.ValidationError(
-            {param: [f"Give a page size between 1 and {maximum}, not “{raw}”."]}
-        )
-    return size
-
-
-class PagePagination(pagination.PageNumberPagination):
-    page_size = 50
-    page_size_query_param = "page_size"
-    max_page_size = 500
-    invalid_page_message = (
-        "There is no page “{page_number}”: count from 1 to the last page, or follow the "
-        "`next` link."
-    )
-
-    def get_page_size(self, request):
-        return page_size_from(
-            request, self.page_size_query_param, self.page_size, self.max_page_size
-        )
-
-    def get_schema_operation_parameters(self, view):
-        parameters = super().get_schema_operation_parameters(view)
-        for parameter in parameters:
-            if parameter["name"] == "page_size":
-                parameter["schema"].update(minimum=1, maximum=self.max_page_size)
-                parameter["description"] = f"Results per page, 1 to {self.max_page_size}."
-            if parameter["name"] == "page":
-                parameter["schema"]["minimum"] = 1
-        return parameters
-
-
-class KeysetPagination(pagination.BasePagination):
-    """Cursor pagination that keeps the FilterSet's chosen order, undated rows last.
-
-    DRF's CursorPagination pages on one column and skips ties with an offset capped at
-    1,000, which breaks on the tens of thousands of ties whose start is unknown. This pages
-    on the full ordering plus `id`: every page is one query with no OFFSET, as fast deep in
-    the list as at its start. The cursor carries the last row's sort values (and is checked
-    against the ordering it was made for); both directions are supported.
-    """
-
-    page_size = 100
-    max_page_size = 1000
-    page_size_query_param = "page_size"
-    cursor_query_param = "cursor"
-    default_ordering = ["start"]
-    bad_cursor = (
-        "This cursor was not issued for this list: start again without `cursor`, then "
-        "follow the `next` and `previous` links as they come."
-    )
-
-    def paginate_queryset(self, queryset, request, view=None):
-        self.request = request
-        self.page_size = page_size_from(
-            request, self.page_size_query_param, type(self).page_size, self.max_page_size
-        )
-        self.keys = self.sort_keys(queryset.model, request, view)
-        values, backwards = self.decode(queryset.model, request)
-        ordered = queryset.order_by(*self.order_by(backwards))
-        if values is not None:
-            ordered = ordered.filter(self.after(values, backwards))
-        rows = list(ordered[: self.page_size + 1])
-        more = len(rows) > self.page_size
-        rows = rows[: self.page_size]
-        if backwards:
-            rows.reverse()
-        self.next_values = self.values_of(rows[-1]) if rows and (more or backwards) else None
-        self.previous_values = (
-            self.values_of(rows[0]) if rows and (values is not None and (more or not backwards))
-            else None
-        )  # fmt: skip
-        if backwards and not more:
-            self.previous_values = None
-        return rows
-
-    def sort_keys(self, model, request, view):
-        """[(field path, descending, nullable)] from `ordering`, then `id`."""
-        ordering_filter = view.filterset_class.base_filters.get("ordering")
-        param_map = getattr(ordering_filter, "param_map", {})
-        chosen = request.query_params.get("ordering", "") or ",".join(self.default_ordering)
-        keys = []
-        for term in (t.strip() for t in chosen.split(",") if t.strip()):
-            descending = term.startswith("-")
-            field = param_map.get(term.lstrip("-"))
-            if field and not any(k[0] == field for k in keys):
-                keys.append((field, descending, self.field(model, field).null))
-        keys.append(("id", False, False))
-        return keys
-
-    @staticmethod
-    def field(model, path):
-        *joins, last = path.split("__")
-        for name in joins:
-            model = model._meta.get_field(name).related_model
-        return model._meta.get_field(last)
-
-    def order_by(self, backwards):
-        terms = []
-        for field, descending, nullable in self.keys:
-            # Unknown values sit at the end going forwards, hence at the start backwards. Only
-            # nullable keys say so: "id NULLS LAST" stops SQLite from walking the index and
-            # makes it sort every tie (47 ms instead of 1 ms for a page of the real data).
-            nulls = {}
-            if nullable:
-                nulls = {"nulls_first": True} if backwards else {"nulls_last": True}
-            if descending != backwards:
-                terms.append(F(field).desc(**nulls))
-            else:
-                terms.append(F(field).asc(**nulls))
-        return terms
-
-    def after(self, values, backwards):
-        """Rows strictly after `values` in the walking order."""
-        condition = Q(pk__in=[])
-        equal = Q()
-        for (field, descending, nullable), value in zip(self.keys, values, strict=True):
-            if value is None:
-                strictly = Q(**{f"{field}__isnull": False}) if backwards else Q(pk__in=[])
-                same = Q(**{f"{field}__isnull": True})
-            else:
-                lookup = "lt" if descending != backwards else "gt"
-                strictly = Q(**{f"{field}__{lookup}": value})
-                if nullable and not backwards:
-                    strictly |= Q(**{f"{field}__isnull": True})
-                same = Q(**{field: value})
-            condition |= equal & strictly
-            equal &= same
-        return condition
-
-    def values_of(self, row):
-        values = []
-        for field, _descending, _nullable in self.keys:
-            value = row
-            for name in field.split("__"):
-                value = getattr(value, name) if value is not None else None
-            values.append(value.isoformat() if hasattr(value, "isoformat") else value)
-        return values
-
-    def encode(self, values, backwards):
-        payload = {"k": [k[0] for k in self.keys], "v": values, "b": int(backwards)}
-        text = json.dumps(payload, separators=(",", ":"), default=str)
-        return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
-
-    def decode(self, model, request):
-        raw = request.query_params.get(self.cursor_query_param)
-        if raw is None:
-            return None, False
-        try:
-            payload = json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
-            if payload["k"] != [k[0] for k in self.keys] or len(payload["v"]) != len(self.keys):
-                raise ValueError("cursor for another ordering")
-            values = [
-                None if v is None else self.field(model, k[0]).to_python(v)
-                for k, v in zip(self.keys, payload["v"], strict=True)
-            ]
-            if values[-1] is None:
-                raise ValueError("no id")
-            return values, bool(payload["b"])
-        except (ValueError, TypeError, KeyError, binascii.Error, DjangoValidationError):
-            raise exceptions.ValidationError({self.cursor_query_param: [self.bad_cursor]}) from None
-
-    def link(self, values, backwards):
-        url = self.request.build_absolute_uri()
-        if values is None:
-            return None
-        return replace_query_param(url, self.cursor_query_param, self.encode(values, backwards))
-
-    def get_paginated_response(self, data):
-        return Response(
-            {
-                "next": self.link(self.next_values, False),
-                "previous": self.link(self.previous_values, True),
-                "results": data,
-            }
-        )
-
-    def get_paginated_response_schema(self, schema):
-        link = {"type": "string", "format": "uri", "nullable": True}
-        return {
-            "type": "object",
-            "required": ["next", "previous", "results"],
-            "properties": {"next": link, "previous": link, "results": schema},
-        }
-
-    def get_schema_operation_parameters(self, view):
-        return [
-            {
-                "name": self.cursor_query_param,
-                "in": "query",
-                "required": False,
-                "description": "Opaque position from a `next` or `previous` link.",
-                "schema": {"type": "string"},
-            },
-            {
-                "name": self.page_size_query_param,
-                "in": "query",
-                "required": False,
-                "description": f"Results per page, 1 to {self.max_page_size}.",
-                "schema": {"type": "integer", "minimum": 1, "maximum": self.max_page_size},
-            },
-        ]
+# Ordering and search ----------------------------------------------------------------------
 
 
 class StrictOrderingFilter(OrderingFilter):
@@ -538,7 +312,6 @@ class CityViewSet(ApiViewMixin, viewsets.ReadOnlyModelViewSet):
     serializer_class = CityWithFiguresSerializer
     lookup_field = "slug"
     filterset_class = CityFilter
-    pagination_class = PagePagination
 
     def get_queryset(self):
         queryset = super().get_queryset()
@@ -568,18 +341,6 @@ class TieViewSet(ApiViewMixin, WriteMixin, viewsets.ReadOnlyModelViewSet):
     pagination_class = KeysetPagination
 
 
-class OrganizationFilter(filters.FilterSet):
-    kind = filters.ChoiceFilter(choices=OrganizationKind.choices)
-    parent = KnownSlugFilter(
-        field_name="parent__slug", label="Parent organization (slug)", model=Organization
-    )
-    theme = KnownSlugFilter(field_name="themes__slug", label="Theme (slug)", model=Theme)
-
-    class Meta:
-        model = Organization
-        fields = ["kind", "parent", "theme"]
-
-
 @extend_schema_view(list=extend_schema(summary="City networks and the bodies around them"))
 class OrganizationViewSet(ApiViewMixin, viewsets.ReadOnlyModelViewSet):
     queryset = Organization.objects.select_related("parent", "headquarters").prefetch_related(
@@ -591,26 +352,6 @@ class OrganizationViewSet(ApiViewMixin, viewsets.ReadOnlyModelViewSet):
     filter_backends = [filters.DjangoFilterBackend, NameSearchFilter, StrictOrderingFilter]
     search_fields = ["name", "acronym"]
     ordering_fields = ["name", "founded_lower", "updated_at"]
-    pagination_class = PagePagination
-
-
-class MembershipFilter(filters.FilterSet):
-    organization = KnownSlugFilter(
-        method="filter_organization", label="Organization or its parent (slug)", model=Organization
-    )
-    city = KnownSlugFilter(field_name="city__slug", label="Member city (slug)", model=City)
-    member_organization = KnownSlugFilter(
-        field_name="member_organization__slug", label="Member organization (slug)",
-        model=Organization,
-    )  # fmt: skip
-    role = filters.ChoiceFilter(choices=MembershipRole.choices)
-
-    class Meta:
-        model = Membership
-        fields = ["organization", "city", "member_organization", "role"]
-
-    def filter_organization(self, queryset, name, value):
-        return queryset.filter(Q(organization__slug=value) | Q(organization__parent__slug=value))
 
 
 @extend_schema_view(
@@ -624,41 +365,6 @@ class MembershipViewSet(ApiViewMixin, WriteMixin, viewsets.ReadOnlyModelViewSet)
     filterset_class = MembershipFilter
     filter_backends = [filters.DjangoFilterBackend, StrictOrderingFilter]
     ordering_fields = ["since_lower", "updated_at"]
-    pagination_class = PagePagination
-
-
-class ActorFilter(filters.FilterSet):
-    """Filters shared by initiatives and events: by city, organization and theme."""
-
-    city = KnownSlugFilter(method="filter_city", label="City involved (slug)", model=City)
-    organization = KnownSlugFilter(
-        method="filter_organization", label="Organization (slug)", model=Organization
-    )
-    theme = KnownSlugFilter(field_name="themes__slug", label="Theme (slug)", model=Theme)
-    city_fields = ()
-    organization_fields = ()
-
-    def filter_city(self, queryset, name, value):
-        q = Q()
-        for field in self.city_fields:
-            q |= Q(**{f"{field}__slug": value})
-        return queryset.filter(q).distinct()
-
-    def filter_organization(self, queryset, name, value):
-        q = Q()
-        for field in self.organization_fields:
-            q |= Q(**{f"{field}__slug": value})
-        return queryset.filter(q).distinct()
-
-
-class InitiativeFilter(ActorFilter):
-    kind = filters.ChoiceFilter(choices=InitiativeKind.choices)
-    city_fields = ("lead_city", "partner_cities")
-    organization_fields = ("lead_organization", "partner_organizations")
-
-    class Meta:
-        model = Initiative
-        fields = ["kind", "city", "organization", "theme"]
 
 
 @extend_schema_view(list=extend_schema(summary="Programmes, projects and platforms"))
@@ -672,21 +378,6 @@ class InitiativeViewSet(ApiViewMixin, viewsets.ReadOnlyModelViewSet):
     filter_backends = [filters.DjangoFilterBackend, NameSearchFilter, StrictOrderingFilter]
     search_fields = ["name"]
     ordering_fields = ["name", "start_lower", "updated_at"]
-    pagination_class = PagePagination
-
-
-class EventFilter(ActorFilter):
-    kind = filters.ChoiceFilter(choices=EventKind.choices)
-    initiative = KnownSlugFilter(
-        field_name="initiative__slug", label="Initiative (slug)", model=Initiative
-    )
-    tie = filters.NumberFilter(field_name="tie_id", label="Tie (id)")
-    city_fields = ("city", "partner_city")
-    organization_fields = ("organization",)
-
-    class Meta:
-        model = Event
-        fields = ["kind", "city", "organization", "initiative", "tie", "theme"]
 
 
 @extend_schema_view(list=extend_schema(summary="Dated events: visits, agreements, awards…"))
@@ -700,22 +391,6 @@ class EventViewSet(ApiViewMixin, viewsets.ReadOnlyModelViewSet):
     filter_backends = [filters.DjangoFilterBackend, NameSearchFilter, StrictOrderingFilter]
     search_fields = ["title"]
     ordering_fields = ["date_lower", "title", "updated_at"]
-    pagination_class = PagePagination
-
-
-class StatedFigureFilter(filters.FilterSet):
-    city = KnownSlugFilter(field_name="city__slug", label="City (slug)", model=City)
-    organization = KnownSlugFilter(
-        field_name="organization__slug", label="Organization (slug)", model=Organization
-    )
-    initiative = KnownSlugFilter(
-        field_name="initiative__slug", label="Initiative (slug)", model=Initiative
-    )
-    measure = filters.ChoiceFilter(choices=Measure.choices)
-
-    class Meta:
-        model = StatedFigure
-        fields = ["city", "organization", "initiative", "measure"]
 
 
 @extend_schema_view(list=extend_schema(summary="Counts and sizes as sources state them"))
@@ -728,15 +403,6 @@ class StatedFigureViewSet(ApiViewMixin, viewsets.ReadOnlyModelViewSet):
     filterset_class = StatedFigureFilter
     filter_backends = [filters.DjangoFilterBackend, StrictOrderingFilter]
     ordering_fields = ["as_of_lower", "value", "updated_at"]
-    pagination_class = PagePagination
-
-
-class SourceFilter(filters.FilterSet):
-    kind = filters.ChoiceFilter(choices=SourceKind.choices)
-
-    class Meta:
-        model = Source
-        fields = ["kind"]
 
 
 @extend_schema_view(list=extend_schema(summary="Sources cited by the atlas"))
@@ -748,7 +414,6 @@ class SourceViewSet(ApiViewMixin, viewsets.ReadOnlyModelViewSet):
     filter_backends = [filters.DjangoFilterBackend, NameSearchFilter, StrictOrderingFilter]
     search_fields = ["title", "authors", "container_title", "publisher"]
     ordering_fields = ["title", "issued_lower", "updated_at"]
-    pagination_class = PagePagination
 
 
 @extend_schema_view(list=extend_schema(summary="Themes tagged on cities, ties and programmes"))
@@ -758,16 +423,6 @@ class ThemeViewSet(ApiViewMixin, viewsets.ReadOnlyModelViewSet):
     lookup_field = "slug"
     filter_backends = [NameSearchFilter]
     search_fields = ["name"]
-    pagination_class = PagePagination
-
-
-class TieCitationFilter(filters.FilterSet):
-    tie = filters.NumberFilter(field_name="tie_id", label="Tie (id)")
-    source = KnownSlugFilter(field_name="source__slug", label="Source (slug)", model=Source)
-
-    class Meta:
-        model = TieCitation
-        fields = ["tie", "source"]
 
 
 @extend_schema_view(
@@ -779,16 +434,6 @@ class TieCitationViewSet(ApiViewMixin, WriteMixin, viewsets.ReadOnlyModelViewSet
     serializer_class = TieCitationSerializer
     write_serializer_class = TieCitationWriteSerializer
     filterset_class = TieCitationFilter
-    pagination_class = PagePagination
-
-
-class MembershipCitationFilter(filters.FilterSet):
-    membership = filters.NumberFilter(field_name="membership_id", label="Membership (id)")
-    source = KnownSlugFilter(field_name="source__slug", label="Source (slug)", model=Source)
-
-    class Meta:
-        model = MembershipCitation
-        fields = ["membership", "source"]
 
 
 @extend_schema_view(
@@ -802,24 +447,9 @@ class MembershipCitationViewSet(ApiViewMixin, WriteMixin, viewsets.ReadOnlyModel
     serializer_class = MembershipCitationSerializer
     write_serializer_class = MembershipCitationWriteSerializer
     filterset_class = MembershipCitationFilter
-    pagination_class = PagePagination
 
 
 # Comparison ------------------------------------------------------------------------------
-
-
-class ComparisonSerializer(serializers.Serializer):
-    """The figures of the /compare/ page; each list holds one value per compared city."""
-
-    cities = serializers.ListField(child=serializers.DictField())
-    figures = serializers.ListField(child=serializers.DictField())
-    ties_by_kind = serializers.ListField(child=serializers.DictField())
-    partners_by_region = serializers.ListField(child=serializers.DictField())
-    ties_by_decade = serializers.ListField(child=serializers.DictField())
-    shared_partners = serializers.ListField(child=serializers.DictField())
-    direct_ties = serializers.ListField(child=serializers.DictField())
-    organizations = serializers.ListField(child=serializers.DictField())
-    themes = serializers.ListField(child=serializers.DictField())
 
 
 class CompareView(ApiViewMixin, APIView):
@@ -890,6 +520,7 @@ def stream(chunks, media_type, filename):
 
 class ExportView(ApiViewMixin, generics.GenericAPIView):
     permission_classes = [permissions.AllowAny]
+    pagination_class = None  # one streamed file
     filters_in_schema = True
     formats = {}
     export = ""  # set per URL: csv, geojson, …

@@ -8,7 +8,7 @@ messages say what to fix.
 
 from collections import Counter, defaultdict
 
-from django.db.models import Case, Prefetch, Q, When
+from django.db.models import Case, Q, When
 from django.db.models.functions import Length
 
 from cities.dates import humanize
@@ -21,9 +21,9 @@ from .models import (
     Measure,
     Membership,
     StatedFigure,
-    StatedFigureCitation,
     Tie,
     TieKind,
+    latest_per_measure,
 )
 
 MIN_CITIES = 2
@@ -156,20 +156,11 @@ def _stated(figure):
 
 
 def _latest_figures(cities):
-    """The most recent stated figure per city and measure (undated ones count as oldest)."""
-    figures = (
-        StatedFigure.objects.filter(city__in=cities)
-        .prefetch_related(
-            Prefetch("citations", queryset=StatedFigureCitation.objects.select_related("source"))
-        )
-        .order_by("city_id", "measure", "as_of_lower", "slug")
-    )
-    latest = {}
-    for figure in figures:
-        key = (figure.city_id, figure.measure)
-        if key not in latest or figure.as_of_lower is not None:
-            latest[key] = figure
-    return latest
+    """{(city id, measure): the most recent stated figure}, with its citations."""
+    figures = StatedFigure.objects.filter(city__in=cities).with_citations().order_by("slug")
+    return {
+        (city, measure): f for (city, _o, _i, measure), f in latest_per_measure(figures).items()
+    }
 
 
 def _decade(tie):

@@ -1,4 +1,4 @@
-"""The filters of the city and tie lists, shared by the pages, the API and its exports.
+"""The FilterSets of every list, shared by the pages, the API and its exports.
 
 Every parameter a visitor can type is validated by its form field: a value that is not one
 of the choices (an unknown country, a made-up tie kind) is dropped from the query and reported
@@ -14,10 +14,26 @@ from django.db.models import Count, Exists, F, IntegerField, OuterRef, Q, Subque
 from django.db.models.functions import Coalesce
 from django_countries import countries
 
-from cities.models import City, Source, Theme
+from cities.models import City, Source, SourceKind, Theme
 from cities.regions import REGION_CHOICES, countries_in
 
-from .models import Membership, Organization, Tie, TieKind, TieStatus
+from .models import (
+    Event,
+    EventKind,
+    Initiative,
+    InitiativeKind,
+    Measure,
+    Membership,
+    MembershipCitation,
+    MembershipRole,
+    Organization,
+    OrganizationKind,
+    StatedFigure,
+    Tie,
+    TieCitation,
+    TieKind,
+    TieStatus,
+)
 
 
 class KnownSlugField(forms.CharField):
@@ -217,3 +233,112 @@ class TieFilter(django_filters.FilterSet):
 
     def filter_country(self, queryset, name, value):
         return queryset.filter(Q(city_a__country=value) | Q(city_b__country=value))
+
+
+class OrganizationFilter(django_filters.FilterSet):
+    kind = django_filters.ChoiceFilter(choices=OrganizationKind.choices)
+    parent = KnownSlugFilter(
+        field_name="parent__slug", label="Parent organization (slug)", model=Organization
+    )
+    theme = KnownSlugFilter(field_name="themes__slug", label="Theme (slug)", model=Theme)
+
+    class Meta:
+        model = Organization
+        fields = ["kind", "parent", "theme"]
+
+
+class MembershipFilter(django_filters.FilterSet):
+    organization = KnownSlugFilter(
+        method="filter_organization", label="Organization or its parent (slug)", model=Organization
+    )
+    city = KnownSlugFilter(field_name="city__slug", label="Member city (slug)", model=City)
+    member_organization = KnownSlugFilter(
+        field_name="member_organization__slug", label="Member organization (slug)",
+        model=Organization,
+    )  # fmt: skip
+    role = django_filters.ChoiceFilter(choices=MembershipRole.choices)
+
+    class Meta:
+        model = Membership
+        fields = ["organization", "city", "member_organization", "role"]
+
+    def filter_organization(self, queryset, name, value):
+        return queryset.filter(Q(organization__slug=value) | Q(organization__parent__slug=value))
+
+
+class ActorFilter(django_filters.FilterSet):
+    """Filters shared by initiatives and events: by city, organization and theme, through the
+    model's own `involving()`, which knows every role a city or organization can play."""
+
+    city = KnownSlugFilter(method="filter_city", label="City involved (slug)", model=City)
+    organization = KnownSlugFilter(
+        method="filter_organization", label="Organization (slug)", model=Organization
+    )
+    theme = KnownSlugFilter(field_name="themes__slug", label="Theme (slug)", model=Theme)
+
+    def filter_city(self, queryset, name, value):
+        return queryset.involving(city=City.objects.filter(slug=value))
+
+    def filter_organization(self, queryset, name, value):
+        return queryset.involving(organization=Organization.objects.filter(slug=value))
+
+
+class InitiativeFilter(ActorFilter):
+    kind = django_filters.ChoiceFilter(choices=InitiativeKind.choices)
+
+    class Meta:
+        model = Initiative
+        fields = ["kind", "city", "organization", "theme"]
+
+
+class EventFilter(ActorFilter):
+    kind = django_filters.ChoiceFilter(choices=EventKind.choices)
+    initiative = KnownSlugFilter(
+        field_name="initiative__slug", label="Initiative (slug)", model=Initiative
+    )
+    tie = django_filters.NumberFilter(field_name="tie_id", label="Tie (id)")
+
+    class Meta:
+        model = Event
+        fields = ["kind", "city", "organization", "initiative", "tie", "theme"]
+
+
+class StatedFigureFilter(django_filters.FilterSet):
+    city = KnownSlugFilter(field_name="city__slug", label="City (slug)", model=City)
+    organization = KnownSlugFilter(
+        field_name="organization__slug", label="Organization (slug)", model=Organization
+    )
+    initiative = KnownSlugFilter(
+        field_name="initiative__slug", label="Initiative (slug)", model=Initiative
+    )
+    measure = django_filters.ChoiceFilter(choices=Measure.choices)
+
+    class Meta:
+        model = StatedFigure
+        fields = ["city", "organization", "initiative", "measure"]
+
+
+class SourceFilter(django_filters.FilterSet):
+    kind = django_filters.ChoiceFilter(choices=SourceKind.choices)
+
+    class Meta:
+        model = Source
+        fields = ["kind"]
+
+
+class TieCitationFilter(django_filters.FilterSet):
+    tie = django_filters.NumberFilter(field_name="tie_id", label="Tie (id)")
+    source = KnownSlugFilter(field_name="source__slug", label="Source (slug)", model=Source)
+
+    class Meta:
+        model = TieCitation
+        fields = ["tie", "source"]
+
+
+class MembershipCitationFilter(django_filters.FilterSet):
+    membership = django_filters.NumberFilter(field_name="membership_id", label="Membership (id)")
+    source = KnownSlugFilter(field_name="source__slug", label="Source (slug)", model=Source)
+
+    class Meta:
+        model = MembershipCitation
+        fields = ["membership", "source"]

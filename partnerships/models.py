@@ -5,7 +5,7 @@ import secrets
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
-from django.db.models import F, Prefetch, Q
+from django.db.models import Count, F, Prefetch, Q
 from django.db.models.functions import Greatest, Least
 from django.urls import reverse
 from django.utils import timezone
@@ -16,12 +16,13 @@ from cities.models import (
     City,
     Curated,
     EDTFMixin,
+    SluggedMixin,
+    SlugManager,
     Source,
     Theme,
     bound_field,
     choices_constraint,
     edtf_field,
-    slug_for,
     verification_constraint,
 )
 
@@ -66,12 +67,30 @@ class OrganizationKind(models.TextChoices):
     OTHER = "other", "Other"
 
 
-class OrganizationManager(models.Manager):
-    def get_by_natural_key(self, slug):
-        return self.get(slug=slug)
+def _as_set(value):
+    """A record or a QuerySet of records, as something `__in` accepts."""
+    return value if isinstance(value, models.QuerySet) else [value]
 
 
-class Organization(EDTFMixin, Curated):
+class OrganizationQuerySet(models.QuerySet):
+    def for_profile(self):
+        """With parent, headquarters, branches, themes and cited sources: an organization page."""
+        return self.select_related("parent", "headquarters").prefetch_related(
+            "branches", "themes", "citations__source"
+        )
+
+    def with_member_count(self):
+        """Annotated with `member_count`, the member cities, for the list of organizations."""
+        return self.select_related("parent", "headquarters").annotate(
+            member_count=Count("memberships__city", distinct=True)
+        )
+
+    def named_like(self, text):
+        """Organizations a mistyped address may have meant."""
+        return self.filter(Q(name__icontains=text.replace("-", " ")) | Q(acronym__iexact=text))
+
+
+class Organization(SluggedMixin, EDTFMixin, Curated):
     name = models.CharField("name", max_length=200)
     slug = models.SlugField(
         "slug", max_length=100, unique=True, blank=True,
@@ -98,7 +117,7 @@ class Organization(EDTFMixin, Curated):
     )
 
     history = HistoricalRecords()
-    objects = OrganizationManager()
+    objects = SlugManager.from_queryset(OrganizationQuerySet)()
     edtf_fields = ("founded",)
 
     class Meta:
@@ -116,9 +135,6 @@ class Organization(EDTFMixin, Curated):
     def __str__(self):
         return self.name
 
-    def natural_key(self):
-        return (self.slug,)
-
     def get_absolute_url(self):
         return reverse("partnerships:organization_detail", kwargs={"slug": self.slug})
 
@@ -128,10 +144,8 @@ class Organization(EDTFMixin, Curated):
             errors["parent"] = ["An organization cannot be its own parent."]
         self.explain(errors)
 
-    def save(self, *args, **kwargs):
-        if not self.slug:
-            self.slug = slug_for(Organization, self.acronym or self.name)
-        super().save(*args, **kwargs)
+    def slug_text(self):
+        return self.acronym or self.name
 
 
 class TieKind(models.TextChoices):
@@ -430,12 +444,27 @@ class InitiativeKind(models.TextChoices):
     OTHER = "other", "Other"
 
 
-class InitiativeManager(models.Manager):
-    def get_by_natural_key(self, slug):
-        return self.get(slug=slug)
+class InitiativeQuerySet(models.QuerySet):
+    def involving(self, city=None, organization=None):
+        """Initiatives a city (or organization) leads or takes part in; each accepts a record or
+        a QuerySet of them."""
+        match = Q()
+        if city is not None:
+            match |= Q(lead_city__in=_as_set(city)) | Q(partner_cities__in=_as_set(city))
+        if organization is not None:
+            organization = _as_set(organization)
+            match |= Q(lead_organization__in=organization)
+            match |= Q(partner_organizations__in=organization)
+        return self.filter(match).distinct()
+
+    def for_profile(self):
+        """With the lead city or organization, in order of start: a profile's programmes."""
+        return self.select_related("lead_city", "lead_organization").order_by(
+            "start_lower", "name", "pk"
+        )
 
 
-class Initiative(EDTFMixin, Curated):
+class Initiative(SluggedMixin, EDTFMixin, Curated):
     """A programme, project, platform or strategy led by a city or an organization."""
 
     name = models.CharField("name", max_length=200)
@@ -475,7 +504,7 @@ class Initiative(EDTFMixin, Curated):
     )
 
     history = HistoricalRecords()
-    objects = InitiativeManager()
+    objects = SlugManager.from_queryset(InitiativeQuerySet)()
     edtf_fields = ("start", "end")
 
     class Meta:
@@ -494,9 +523,6 @@ class Initiative(EDTFMixin, Curated):
     def __str__(self):
         return self.name
 
-    def natural_key(self):
-        return (self.slug,)
-
     @property
     def objective_list(self):
         return [line.strip() for line in self.objectives.splitlines() if line.strip()]
@@ -509,11 +535,6 @@ class Initiative(EDTFMixin, Curated):
             ]
         check_dates(self, errors)
         self.explain(errors)
-
-    def save(self, *args, **kwargs):
-        if not self.slug:
-            self.slug = slug_for(Initiative, self.name)
-        super().save(*args, **kwargs)
 
 
 class InitiativeCitation(CitationBase):
@@ -542,12 +563,23 @@ class EventKind(models.TextChoices):
     OTHER = "other", "Other"
 
 
-class EventManager(models.Manager):
-    def get_by_natural_key(self, slug):
-        return self.get(slug=slug)
+class EventQuerySet(models.QuerySet):
+    def involving(self, city=None, organization=None):
+        """Events of a city (at either end of a visit) or of an organization; each accepts a
+        record or a QuerySet of them."""
+        match = Q()
+        if city is not None:
+            match |= Q(city__in=_as_set(city)) | Q(partner_city__in=_as_set(city))
+        if organization is not None:
+            match |= Q(organization__in=_as_set(organization))
+        return self.filter(match).distinct()
+
+    def for_profile(self):
+        """With the cities and organization an event names: a profile's timeline."""
+        return self.select_related("city", "partner_city", "organization")
 
 
-class Event(EDTFMixin, Curated):
+class Event(SluggedMixin, EDTFMixin, Curated):
     """Something that happened at a (possibly unknown) date."""
 
     slug = models.SlugField(
@@ -583,7 +615,7 @@ class Event(EDTFMixin, Curated):
     themes = models.ManyToManyField(Theme, blank=True, related_name="events", verbose_name="themes")
 
     history = HistoricalRecords()
-    objects = EventManager()
+    objects = SlugManager.from_queryset(EventQuerySet)()
     edtf_fields = ("date",)
 
     class Meta:
@@ -601,9 +633,6 @@ class Event(EDTFMixin, Curated):
     def __str__(self):
         return self.title
 
-    def natural_key(self):
-        return (self.slug,)
-
     def clean(self):
         errors = {}
         if not self.city_id and not self.organization_id:
@@ -614,10 +643,8 @@ class Event(EDTFMixin, Curated):
             ]
         self.explain(errors)
 
-    def save(self, *args, **kwargs):
-        if not self.slug:
-            self.slug = slug_for(Event, self.title)
-        super().save(*args, **kwargs)
+    def slug_text(self):
+        return self.title
 
 
 class EventCitation(CitationBase):
@@ -657,12 +684,25 @@ MEASURE_TIE_KIND = {
 }
 
 
-class StatedFigureManager(models.Manager):
-    def get_by_natural_key(self, slug):
-        return self.get(slug=slug)
+class StatedFigureQuerySet(models.QuerySet):
+    def with_citations(self):
+        """With each figure's citations and their sources, for profiles and comparisons."""
+        return self.prefetch_related(
+            Prefetch("citations", queryset=StatedFigureCitation.objects.select_related("source"))
+        )
 
 
-class StatedFigure(EDTFMixin, Curated):
+def latest_per_measure(figures):
+    """{(city id, organization id, initiative id, measure): the most recent figure}; an undated
+    figure counts only when none of its subject and measure is dated."""
+    latest = {}
+    for figure in sorted(figures, key=lambda f: (f.as_of_lower is not None, f.as_of_lower)):
+        subject = (figure.city_id, figure.organization_id, figure.initiative_id)
+        latest[(*subject, figure.measure)] = figure
+    return latest
+
+
+class StatedFigure(SluggedMixin, EDTFMixin, Curated):
     """What a source says about a count or size, kept apart from what the atlas records."""
 
     slug = models.SlugField(
@@ -699,7 +739,7 @@ class StatedFigure(EDTFMixin, Curated):
     as_of_upper = bound_field("as of, latest")
 
     history = HistoricalRecords()
-    objects = StatedFigureManager()
+    objects = SlugManager.from_queryset(StatedFigureQuerySet)()
     edtf_fields = ("as_of",)
 
     class Meta:
@@ -720,9 +760,6 @@ class StatedFigure(EDTFMixin, Curated):
 
     def __str__(self):
         return f"{self.subject}: {self.display}"
-
-    def natural_key(self):
-        return (self.slug,)
 
     @property
     def subject(self):
@@ -747,10 +784,8 @@ class StatedFigure(EDTFMixin, Curated):
             ]
         self.explain(errors)
 
-    def save(self, *args, **kwargs):
-        if not self.slug:
-            self.slug = slug_for(StatedFigure, f"{self.subject} {self.measure}")
-        super().save(*args, **kwargs)
+    def slug_text(self):
+        return f"{self.subject} {self.measure}"
 
 
 class StatedFigureCitation(CitationBase):

@@ -448,3 +448,37 @@ class MembershipCitationWriteSerializer(CleanedModelSerializer):
         model = MembershipCitation
         validators = []
         fields = ["membership", "source", "locator", "quote"]
+
+
+# Errors and the comparison (answers that are not records) ---------------------------------
+
+
+class ErrorSerializer(serializers.Serializer):
+    """The one shape of every error the API returns."""
+
+    status = serializers.IntegerField(help_text="The HTTP status, repeated for convenience.")
+    code = serializers.CharField(help_text="Stable machine-readable reason: invalid, not_found…")
+    detail = serializers.CharField(help_text="What went wrong and what to do about it.")
+    errors = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()),
+        required=False,
+        help_text="For invalid input: the messages for each parameter or field; "
+        "`non_field_errors` holds those about the whole request.",
+    )
+    suggestions = serializers.DictField(
+        required=False, help_text="For a comparison: cities each unclear name may have meant."
+    )
+
+
+class ComparisonSerializer(serializers.Serializer):
+    """The figures of the /compare/ page; each list holds one value per compared city."""
+
+    cities = serializers.ListField(child=serializers.DictField())
+    figures = serializers.ListField(child=serializers.DictField())
+    ties_by_kind = serializers.ListField(child=serializers.DictField())
+    partners_by_region = serializers.ListField(child=serializers.DictField())
+    ties_by_decade = serializers.ListField(child=serializers.DictField())
+    shared_partners = serializers.ListField(child=serializers.DictField())
+    direct_ties = serializers.ListField(child=serializers.DictField())
+    organizations = serializers.ListField(child=serializers.DictField())
+    themes = serializers.ListField(child=serializers.DictField())

@@ -9,9 +9,7 @@ from urllib.parse import urlencode
 
 from django.core.paginator import Paginator
 from django.db.models import (
-    CharField,
     Count,
-    F,
     IntegerField,
     OuterRef,
     Q,
@@ -25,18 +23,15 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 
 from cities.models import City, CityCitation, Source
-from cities.regions import region_name, region_of
 from cities.text import fold
 
-from . import comparison
-from .filters import CityFilter, TieFilter, tie_count
+from . import comparison, profiles
+from .filters import CityFilter, OrganizationFilter, TieFilter, tie_count
 from .models import (
-    MEASURE_TIE_KIND,
     Event,
     EventCitation,
     Initiative,
     InitiativeCitation,
-    Measure,
     Membership,
     MembershipCitation,
     Organization,
@@ -46,7 +41,6 @@ from .models import (
     StatedFigureCitation,
     Tie,
     TieCitation,
-    TieKind,
 )
 
 PAGE_SIZE = 50
@@ -120,226 +114,11 @@ def city_list(request):
     )
 
 
-class SourceNumbers:
-    """Numbers each source the first time a claim on the page cites it: [1], [2] …"""
-
-    def __init__(self):
-        self.numbers = {}
-        self.sources = []
-
-    def cite(self, citations):
-        """[(number, locators, source)] for one claim: one entry per source, its locators
-        ("p. 3; row 12") joined, so a claim citing a source twice shows [1] once."""
-        cited = {}
-        for citation in citations:
-            source = citation.source
-            if source.pk not in self.numbers:
-                self.numbers[source.pk] = len(self.sources) + 1
-                self.sources.append(source)
-            number = self.numbers[source.pk]
-            locators = cited.setdefault(number, (source, []))[1]
-            if citation.locator and citation.locator not in locators:
-                locators.append(citation.locator)
-        return [
-            (number, "; ".join(locators), source)
-            for number, (source, locators) in sorted(cited.items())
-        ]
-
-
-SOURCE_FIELDS = ("slug", "title", "kind", "authors", "container_title", "issued", "url")
-
-
-def _claim_citations(city, figures, initiatives, events):
-    """The citations of the city and of its figures, initiatives and events in one query.
-
-    Each claim kind has its own table; a UNION of the four keeps the profile's query count
-    fixed however many claims there are. Returns {(kind, claim id): [citation]} where each
-    citation carries an unsaved Source built from the joined columns.
-    """
-
-    def part(model, kind, claim_field, ids):
-        columns = {f"source_{f}": F(f"source__{f}") for f in SOURCE_FIELDS}
-        return (
-            model.objects.filter(**{f"{claim_field}__in": ids})
-            .order_by()
-            .values(
-                claim_kind=Value(kind, output_field=CharField()),
-                claim_id=F(claim_field),
-                cited_source_id=F("source_id"),
-                cited_locator=F("locator"),
-                **columns,
-            )
-        )
-
-    parts = [part(CityCitation, "city", "city_id", [city.pk])]
-    for model, kind, field, objects in (
-        (StatedFigureCitation, "figure", "figure_id", figures),
-        (InitiativeCitation, "initiative", "initiative_id", initiatives),
-        (EventCitation, "event", "event_id", events),
-    ):
-        if objects:
-            parts.append(part(model, kind, field, [o.pk for o in objects]))
-    rows = parts[0].union(*parts[1:], all=True) if len(parts) > 1 else parts[0]
-    found = {}
-    for row in rows:
-        source = Source(pk=row["cited_source_id"], **{f: row[f"source_{f}"] for f in SOURCE_FIELDS})
-        citation = CityCitation(source=source, locator=row["cited_locator"])
-        found.setdefault((row["claim_kind"], row["claim_id"]), []).append(citation)
-    for citations in found.values():
-        citations.sort(key=lambda c: (c.source.title, c.locator))
-    return found
-
-
-def _latest(figures):
-    """The most recent figure per measure; an undated one only when none is dated."""
-    latest = {}
-    for figure in sorted(figures, key=lambda f: (f.as_of_lower is not None, f.as_of_lower)):
-        latest[figure.measure] = figure
-    return latest
-
-
-def _year_known(tie):
-    """The start of a tie when its year is known; "197X" or "1950/1960" stays off a chart
-    by year rather than being drawn at its earliest possible year."""
-    lower, upper = tie.start_lower, tie.start_upper
-    return lower if lower and upper and lower.year == upper.year else None
-
-
 def city_detail(request, slug):
     city = City.objects.prefetch_related("alternate_names", "themes").filter(slug=slug).first()
     if city is None:
         return not_found(request, "city", slug, suggest_cities(slug))
-
-    ties = list(Tie.objects.for_city(city).for_profile())
-    memberships = list(Membership.objects.filter(city=city).for_profile())
-    figures = list(StatedFigure.objects.filter(city=city))
-    initiatives = list(
-        Initiative.objects.filter(Q(lead_city=city) | Q(partner_cities=city))
-        .select_related("lead_city", "lead_organization")
-        .distinct()
-        .order_by("start_lower", "name", "pk")
-    )
-    events = list(
-        Event.objects.filter(Q(city=city) | Q(partner_city=city)).select_related(
-            "city", "partner_city", "organization"
-        )
-    )
-    claim_citations = _claim_citations(city, figures, initiatives, events)
-
-    numbers = SourceNumbers()
-    city_cited = numbers.cite(claim_citations.get(("city", city.pk), []))
-
-    by_kind = {}
-    for tie in ties:
-        by_kind.setdefault(tie.kind, []).append(tie)
-    latest = _latest(figures)
-    key_figures = []
-    for measure, kind in MEASURE_TIE_KIND.items():
-        figure = latest.get(measure)
-        recorded = len(by_kind.get(kind, []))
-        if figure or recorded:
-            key_figures.append(
-                {
-                    "label": Measure(measure).label,
-                    "figure": figure,
-                    "recorded": recorded,
-                    "cited": numbers.cite(claim_citations.get(("figure", figure.pk), []))
-                    if figure
-                    else [],
-                }
-            )
-    other_figures = [
-        {"figure": f, "cited": numbers.cite(claim_citations.get(("figure", f.pk), []))}
-        for f in figures
-        if f.measure not in MEASURE_TIE_KIND
-    ]
-
-    groups, country_names = [], {}
-    for kind, label in TieKind.choices:
-        rows = []
-        for tie in by_kind.get(kind, []):
-            partner = tie.partner_of(city)
-            if partner.country not in country_names:  # a translated lookup; once per country
-                country_names[partner.country] = partner.country_name
-            rows.append(
-                {
-                    "tie": tie,
-                    "partner": partner,
-                    "country": country_names[partner.country],
-                    "cited": numbers.cite(tie.citations.all()),
-                }
-            )
-        if rows:
-            rows.sort(key=lambda r: (r["partner"].name, r["partner"].pk))
-            groups.append({"kind": kind, "label": label, "rows": rows})
-
-    membership_rows = [
-        {"membership": m, "cited": numbers.cite(m.citations.all())} for m in memberships
-    ]
-    initiative_rows = [
-        {"initiative": i, "cited": numbers.cite(claim_citations.get(("initiative", i.pk), []))}
-        for i in initiatives
-    ]
-    event_rows = [
-        {"event": e, "cited": numbers.cite(claim_citations.get(("event", e.pk), []))}
-        for e in events
-    ]
-
-    partners = [tie.partner_of(city) for tie in ties]
-    unique_partners = list({p.pk: p for p in partners}.values())
-    timeline_items = (
-        [
-            {"lane": "tie", "label": p.name, "start": _year_known(t), "end": None}
-            for t, p in zip(ties, partners, strict=True)
-        ]
-        + [
-            {
-                "lane": "membership",
-                "label": m.organization.acronym or m.organization.name,
-                "title": f"{m.organization.name}: {m.get_role_display()}",
-                "start": m.since_lower,
-                "end": m.until_upper,
-                "open": not m.until,
-            }
-            for m in memberships
-        ]
-        + [
-            {
-                "lane": "initiative",
-                "label": i.name,
-                "start": i.start_lower,
-                "end": i.end_upper,
-                "open": not i.end,
-            }
-            for i in initiatives
-        ]
-        + [{"lane": "event", "label": e.title, "start": e.date_lower, "end": None} for e in events]
-    )
-    changed = [city.updated_at] + [
-        o.updated_at for o in (*ties, *memberships, *figures, *initiatives, *events)
-    ]
-    countries = {p.country for p in unique_partners if p.country}
-    return render(
-        request,
-        "cities/city_detail.html",
-        {
-            "city": city,
-            "region": region_name(region_of(city.country)),
-            "city_cited": city_cited,
-            "key_figures": key_figures,
-            "other_figures": other_figures,
-            "tie_count": len(ties),
-            "partner_countries": len(countries),
-            "groups": groups,
-            "memberships": membership_rows,
-            "initiatives": initiative_rows,
-            "events": event_rows,
-            "partners": unique_partners,
-            "timeline_items": timeline_items,
-            "sources": numbers.sources,
-            "last_changed": max(changed),
-        },
-    )
+    return render(request, "cities/city_detail.html", profiles.city_profile(city))
 
 
 def _count_of(model):
@@ -458,78 +237,30 @@ def city_suggestions(request):
 
 
 def organization_list(request):
-    organizations = (
-        Organization.objects.select_related("parent", "headquarters")
-        .annotate(member_count=Count("memberships__city", distinct=True))
-        .order_by("name", "slug")
+    filterset = OrganizationFilter(
+        request.GET, queryset=Organization.objects.with_member_count().order_by("name", "slug")
     )
+    page = Paginator(filterset.qs, PAGE_SIZE).get_page(request.GET.get("page"))
     kind = request.GET.get("kind", "")
-    kinds = dict(OrganizationKind.choices)
-    if kind in kinds:
-        organizations = organizations.filter(kind=kind)
-    page = Paginator(organizations, PAGE_SIZE).get_page(request.GET.get("page"))
     return render(
         request,
         "partnerships/organization_list.html",
         {
             "page": page,
             "kinds": OrganizationKind.choices,
-            "kind": kind if kind in kinds else "",
-            "bad_kind": kind if kind and kind not in kinds else "",
+            "kind": "" if "kind" in filterset.errors else kind,
+            "bad_kind": kind if "kind" in filterset.errors else "",
         },
     )
 
 
 def organization_detail(request, slug):
-    organization = (
-        Organization.objects.select_related("parent", "headquarters")
-        .prefetch_related("branches", "themes", "citations__source")
-        .filter(slug=slug)
-        .first()
-    )
+    organization = Organization.objects.for_profile().filter(slug=slug).first()
     if organization is None:
-        suggestions = Organization.objects.filter(
-            Q(name__icontains=slug.replace("-", " ")) | Q(acronym__iexact=slug)
-        )[:8]
+        suggestions = Organization.objects.named_like(slug)[:8]
         return not_found(request, "organization", slug, suggestions)
-    memberships = list(
-        Membership.objects.filter(organization=organization)
-        .for_profile()
-        .order_by("city__name", "member_organization__name", "since_lower", "pk")
-    )
-    initiatives = list(
-        Initiative.objects.filter(
-            Q(lead_organization=organization) | Q(partner_organizations=organization)
-        )
-        .select_related("lead_city", "lead_organization")
-        .distinct()
-        .order_by("start_lower", "name", "pk")
-    )
-    figures = list(
-        StatedFigure.objects.filter(organization=organization).prefetch_related("citations__source")
-    )
-    events = list(Event.objects.filter(organization=organization).select_related("city"))
-    numbers = SourceNumbers()
-    cited = numbers.cite(organization.citations.all())
-    member_rows = [{"membership": m, "cited": numbers.cite(m.citations.all())} for m in memberships]
-    figure_rows = [{"figure": f, "cited": numbers.cite(f.citations.all())} for f in figures]
-    cities = [m.city for m in memberships if m.city_id]
-    changed = [organization.updated_at] + [o.updated_at for o in (*memberships, *figures)]
-    return render(
-        request,
-        "partnerships/organization_detail.html",
-        {
-            "organization": organization,
-            "cited": cited,
-            "members": member_rows,
-            "member_cities": list({c.pk: c for c in cities}.values()),
-            "initiatives": initiatives,
-            "figures": figure_rows,
-            "events": events,
-            "sources": numbers.sources,
-            "last_changed": max(changed),
-        },
-    )
+    context = profiles.organization_profile(organization)
+    return render(request, "partnerships/organization_detail.html", context)
 
 
 def tie_list(request):
@@ -559,7 +290,7 @@ def tie_detail(request, pk):
         )
     others = Tie.objects.between(tie.city_a_id, tie.city_b_id).exclude(pk=tie.pk).order_by("kind")
     events = Event.objects.filter(tie=tie).select_related("city", "organization")
-    numbers = SourceNumbers()
+    numbers = profiles.SourceNumbers()
     cited = numbers.cite(tie.citations.all())
     return render(
         request,
