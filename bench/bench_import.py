@@ -64,9 +64,9 @@ def work_import(data):
 
     from django.core.management import call_command
 
+    from cities.duplicates import find_duplicate_cities
     from cities.models import AlternateName, City, CityCitation
     from partnerships.importing import run_import
-    from partnerships.merging import find_duplicate_cities
     from partnerships.models import Tie, TieCitation
 
     result = {"rss_before_mb": rss_mb()}

@@ -126,3 +126,11 @@ def humanize(value, unknown="date unknown"):
             return f"since {_plain(start)}"
         return f"{_plain(start)}–{_plain(end)}"
     return _plain(value)
+
+
+def span(start, end, unknown="date unknown", dash=" – "):
+    """When something held, from two EDTF strings: "1957 – 1990", "?–1990" with unknown="?"
+    and the compact dash of narrow columns, or the start alone ("1965") while it lasts."""
+    if not end:
+        return humanize(start, unknown=unknown)
+    return f"{humanize(start, unknown=unknown)}{dash}{humanize(end)}"

@@ -15,6 +15,9 @@ from functools import lru_cache
 from cities.text import fold
 
 SIZES = (15000, 5000, 1000, 500)
+# Two places of the same name closer than this are one place; farther apart they are
+# different places (Lagoa in the Algarve and Lagoa in the Azores), and similar names are
+# taken for different towns.
 SAME_PLACE_KM = 50.0
 
 SOURCE = {

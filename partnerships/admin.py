@@ -21,7 +21,7 @@ from cities.admin import (
     count_of,
     folded_search,
 )
-from cities.dates import humanize
+from cities.dates import humanize, span
 from cities.models import City
 
 from . import admin_keys, admin_views  # noqa: F401  (admin_keys registers the API key admin)
@@ -53,10 +53,8 @@ def admin_urls(model_admin, *routes):
 
 
 def period(start, end):
-    """'1965', '1965–1990' or '?–1990': when a tie or membership held, as people write it."""
-    if not end:
-        return humanize(start)
-    return f"{humanize(start, unknown='?')}–{humanize(end)}"
+    """'1965', '1965–1990' or '?–1990': when a tie or membership held, in a narrow column."""
+    return span(start, end, unknown="?" if end else "date unknown", dash="–")
 
 
 # Citation inlines, one per kind of claim ---------------------------------------------------

@@ -25,6 +25,7 @@ from django.views.decorators.http import require_POST
 from django_countries import countries
 
 from cities.admin import count_of
+from cities.duplicates import find_duplicate_cities
 from cities.models import City, Verification
 
 from .importing import (
@@ -38,7 +39,7 @@ from .importing import (
     resolve_mapping,
     write_report,
 )
-from .merging import find_duplicate_cities, merge_cities, needs_attention
+from .merging import merge_cities, needs_attention
 from .models import Tie, TieKind
 
 # Big enough for the shared Wikipedia file ten times over; bigger files belong to the command.

@@ -137,11 +137,7 @@ def _stated(figure):
         "value": figure.value,
         "qualifier": figure.qualifier,
         "display": figure.display,
-        "value_display": (
-            f"{figure.value:,}"
-            if figure.qualifier == "exact"
-            else f"{figure.get_qualifier_display()} {figure.value:,}"
-        ),
+        "value_display": figure.value_display,
         "as_of": figure.as_of,
         "as_of_display": humanize(figure.as_of, unknown="date not stated"),
         "sources": [

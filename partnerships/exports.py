@@ -517,13 +517,33 @@ def csl_chunks(sources):
     yield "\n]\n"
 
 
-_BIBTEX_SPECIAL = re.compile(r"([&%$#_{}])")
+_BIBTEX_ESCAPES = {
+    "\\": r"\textbackslash{}",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+    "%": r"\%",
+    "&": r"\&",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+}
+_BIBTEX_SPECIAL = re.compile("|".join(map(re.escape, _BIBTEX_ESCAPES)))
 
 
 def bibtex_escape(text):
-    text = str(text).replace("\\", r"\textbackslash{}")
-    text = _BIBTEX_SPECIAL.sub(r"\\\1", text)
-    return text.replace("~", r"\textasciitilde{}").replace("^", r"\textasciicircum{}")
+    """Text as a BibTeX field value: every character TeX treats specially written as a
+    command, in one pass so that no escape is escaped again. Non-ASCII stays as it is
+    (biber and BibTeX with UTF-8 read it)."""
+    return _BIBTEX_SPECIAL.sub(lambda m: _BIBTEX_ESCAPES[m.group()], str(text))
+
+
+def bibtex_url(url):
+    """A URL as a BibTeX `url` field: braces and backslashes percent-encoded (they cannot
+    close the field), % and # escaped as hyperref expects."""
+    url = url.replace("\\", "%5C").replace("{", "%7B").replace("}", "%7D")
+    return url.replace("%", r"\%").replace("#", r"\#")
 
 
 def bibtex_entry(source):
@@ -555,7 +575,7 @@ def bibtex_entry(source):
         # biblatex reads EDTF in `date` directly, uncertainty included.
         fields.append(("date", bibtex_escape(source.issued)))
     if source.url:
-        fields.append(("url", source.url.replace("%", r"\%").replace("#", r"\#")))
+        fields.append(("url", bibtex_url(source.url)))
     if source.accessed:
         fields.append(("urldate", source.accessed.isoformat()))
     if source.note:

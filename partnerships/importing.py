@@ -35,15 +35,13 @@ from tqdm import tqdm
 
 from cities import dates
 from cities.countries import country_code, split_qualified_name
-from cities.gazetteer import distance_km
+from cities.gazetteer import SAME_PLACE_KM, distance_km
 from cities.models import AlternateName, City, CityCitation, NameKind, Source, SourceKind
 from cities.text import fold as fold_name
+from cities.text import name_parts
 
 from .models import Tie, TieCitation, TieKind, TieStatus
 
-# Two places of the same name and country closer than this are one place; farther apart they
-# are different places (Lagoa in the Algarve and Lagoa in the Azores).
-SAME_PLACE_KM = 50.0
 # A name that matches only once qualifiers are dropped ("Setagaya (Tokyo)" and "Setagaya")
 # needs closer coordinates to count as the same place.
 SAME_PLACE_QUALIFIED_KM = 25.0
@@ -107,16 +105,6 @@ fold = lru_cache(maxsize=65536)(fold_name)
 
 _POINT = re.compile(r"^\s*Point\(\s*(\S+)\s+(\S+)\s*\)\s*$", re.IGNORECASE)
 _QID = re.compile(r"(?:^|/)(Q[1-9][0-9]*)$")
-_QUALIFIER = re.compile(r"\s*\([^)]*\)\s*$")
-# A qualifier made only of these words names a kind of body ("Göttingen (district)",
-# "Sanok (rural gmina)"), not where the place is.
-_BODY_WORDS = {
-    "district", "county", "gmina", "communaute", "commune", "municipality", "municipal",
-    "borough", "township", "region", "province", "prefecture", "department", "canton",
-    "oblast", "raion", "rayon", "arrondissement", "agglomeration", "community", "metropolitan",
-    "urban", "rural", "city", "town", "village", "parish", "ward", "council", "shire", "kreis",
-    "landkreis", "local", "government", "area", "of", "the", "de",
-}  # fmt: skip
 
 
 class ImportFileError(Exception):
@@ -394,26 +382,6 @@ def parse_row(number, cells, columns):
 
 
 # Reconciliation -----------------------------------------------------------------------------
-
-
-def name_parts(name):
-    """Split a name into the place and the qualifier that says where it is:
-    "Setagaya (Tokyo)", "Tokyo – Setagaya" → ("Setagaya", "tokyo"); "Bayside, Victoria" →
-    ("Bayside", "victoria"); a bare name → (name, ""). A qualifier naming a kind of body
-    ("Göttingen (district)", "Sanok (rural gmina)") is no qualifier: the district around a town
-    is not the town, so such a name stays whole. Only the qualifier's first word is kept, so
-    that "Budapest XI – Újbuda" and "Újbuda (Budapest)" agree."""
-    match = _QUALIFIER.search(name)
-    if match:
-        head, where = name[: match.start()], match.group().strip(" ()")
-    elif " – " in name:
-        where, _, head = name.partition(" – ")
-    else:
-        head, _, where = name.partition(",")
-    head, where = head.strip(), fold(where)
-    if not where or not head or set(where.split()) <= _BODY_WORDS:
-        return name, ""
-    return head, where.split()[0]
 
 
 class Place:

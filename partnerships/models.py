@@ -766,11 +766,15 @@ class StatedFigure(SluggedMixin, EDTFMixin, Curated):
         return self.city or self.organization or self.initiative
 
     @property
+    def value_display(self):
+        """'more than 3,500,000' or '53': the qualifier and the number, as the source states."""
+        qualifier = "" if self.qualifier == Qualifier.EXACT else f"{self.get_qualifier_display()} "
+        return f"{qualifier}{self.value:,}"
+
+    @property
     def display(self):
         """'more than 3,500,000 population' or '53 sister cities'."""
-        qualifier = "" if self.qualifier == Qualifier.EXACT else f"{self.get_qualifier_display()} "
-        what = self.label or self.get_measure_display().lower()
-        return f"{qualifier}{self.value:,} {what}"
+        return f"{self.value_display} {self.label or self.get_measure_display().lower()}"
 
     def clean(self):
         errors = {}

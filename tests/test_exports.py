@@ -271,3 +271,22 @@ def test_sources_export_as_bibtex_with_special_characters_escaped(api):
     assert "year = {2021}" in text and "month = {3}" in text
     # Braces balance once the escaped ones are set aside, so BibTeX parses the entry.
     assert text.count("{") - text.count(r"\{") == text.count("}") - text.count(r"\}")
+
+
+@pytest.mark.django_db
+def test_sources_export_as_bibtex_that_a_parser_reads_back_to_the_same_text(api):
+    import bibtexparser
+    from pylatexenc.latex2text import LatexNodes2Text
+
+    title = r"Back\slash {braces} ~tilde ^caret 100% & $5 #1 snake_case — Łódź, 横浜"
+    make_source(slug="tricky", kind="web_page", title=title, url="https://x.org/a}b{c%20#d")
+
+    library = bibtexparser.parse_string(download(api, "/api/v1/exports/sources.bib"))
+
+    assert library.failed_blocks == []
+    (entry,) = library.entries
+    assert set(entry.fields_dict) == {"title", "url"}
+    # pylatexenc writes \textasciicircum as the modifier letter ˆ rather than ^.
+    decoded = LatexNodes2Text().latex_to_text(entry["title"]).replace("ˆ", "^")
+    assert decoded == title
+    assert entry["url"] == r"https://x.org/a\%7Db\%7Bc\%20\#d"

@@ -2,8 +2,9 @@
 
 import pytest
 
+from cities.duplicates import find_duplicate_cities
 from cities.models import AlternateName, City, CityCitation, Theme
-from partnerships.merging import find_duplicate_cities, merge_cities, needs_attention_counts
+from partnerships.merging import merge_cities, needs_attention_counts
 from partnerships.models import (
     Event,
     Initiative,
