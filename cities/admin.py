@@ -2,31 +2,24 @@
 
 The building blocks every curated model shares (verification actions, the "source" and
 "date" filters, citation inlines, count columns) live here as well: partnerships imports
-cities, never the reverse. partnerships/admin.py extends CityAdmin with the city's ties.
+cities, never the reverse. The city admin itself lives in partnerships/admin.py, because it
+shows the city's ties.
 """
 
-import copy
-
-from django import forms, urls
+from django import forms
 from django.contrib import admin
 from django.contrib.admin.widgets import (
-    AutocompleteMixin,
     AutocompleteSelect,
-    get_select2_language,
 )
-from django.core.exceptions import PermissionDenied
 from django.db import models, transaction
-from django.db.models import Count, Exists, IntegerField, OuterRef, Q, Subquery, Value
-from django.db.models.functions import Coalesce
-from django.http import JsonResponse
-from django.urls import reverse
+from django.db.models import Exists, OuterRef, Q, Value
 from django.utils import timezone
 from django_countries import countries
 from simple_history.admin import SimpleHistoryAdmin
 from simple_history.utils import bulk_update_with_history
 
-from . import dates, gazetteer
-from .models import AlternateName, City, CityCitation, Source, Theme, Verification
+from . import dates
+from .models import AlternateName, City, CityCitation, Source, Theme, Verification, count_of
 from .text import fold
 
 SOURCE_REQUIRED = "Choose the source this claim cites."
@@ -34,22 +27,6 @@ CURATION_FIELDSET = (
     "Curation",
     {"fields": ["verification", "curator_notes", ("created_at", "updated_at")]},
 )
-
-
-def count_of(model, field):
-    """The number of `model` rows whose `field` points at the outer row.
-
-    A subquery rather than Count(): it needs no GROUP BY, so several counts can sit beside
-    list_select_related in a single changelist query.
-    """
-    rows = (
-        model._default_manager.filter(**{field: OuterRef("pk")})
-        .order_by()
-        .values(field)
-        .annotate(n=Count("pk"))
-        .values("n")
-    )
-    return Coalesce(Subquery(rows, output_field=IntegerField()), Value(0))
 
 
 def citation_relation(model):
@@ -73,7 +50,7 @@ def folded_search(queryset, found, search_term, *paths):
 # Filters -----------------------------------------------------------------------------------
 
 
-class SourceFilter(admin.SimpleListFilter):
+class HasSourceFilter(admin.SimpleListFilter):
     """Claims citing at least one source, or none yet: the queue of claims to source."""
 
     title = "source"
@@ -306,139 +283,6 @@ class CitationAdmin(SimpleHistoryAdmin):
         return field
 
 
-# The gazetteer pick ------------------------------------------------------------------------
-
-
-class GazetteerSelect(forms.Select):
-    """A search-as-you-type list of GeoNames places, with the admin's own select2.
-
-    The admin's autocomplete script needs only the class and the data attributes; the
-    results come from CityAdmin's gazetteer view rather than from a model's autocomplete.
-    """
-
-    media = AutocompleteMixin.media
-
-    def __init__(self, url="", attrs=None):
-        super().__init__(attrs)
-        self.url = url
-        self.i18n_name = get_select2_language()
-
-    def build_attrs(self, base_attrs, extra_attrs=None):
-        attrs = super().build_attrs(base_attrs, extra_attrs)
-        attrs.update(
-            {
-                "class": "admin-autocomplete",
-                "data-ajax--cache": "true",
-                "data-ajax--delay": 250,
-                "data-ajax--type": "GET",
-                "data-ajax--url": self.url,
-                "data-theme": "admin-autocomplete",
-                "data-allow-clear": "true",
-                "data-placeholder": "Type a name in any spelling or script",
-                "lang": self.i18n_name,
-                "style": "width: 32em",
-            }
-        )
-        return attrs
-
-    def optgroups(self, name, value, attr=None):
-        # The only option is the place chosen, shown again when the form comes back.
-        options = [self.create_option(name, "", "", False, 0)]
-        entry = gazetteer_entry(value[0]) if value and value[0] else None
-        if entry is not None:
-            options.append(self.create_option(name, entry.geonames_id, label(entry), True, 1))
-        return [(None, options, 0)]
-
-
-def gazetteer_entry(geonames_id):
-    """The GeoNames place with this id, or None. A scan of the table: it runs once per save
-    or form error, not per keystroke."""
-    try:
-        geonames_id = int(geonames_id)
-    except (TypeError, ValueError):
-        return None
-    return next((e for e in gazetteer.entries() if e.geonames_id == geonames_id), None)
-
-
-def label(entry):
-    """How a place reads in the pick-list: enough to tell apart two places of one name."""
-    return (
-        f"{entry.name}, {countries.name(entry.country) or entry.country} · "
-        f"{entry.population:,} inhabitants · {entry.latitude:.3f}, {entry.longitude:.3f}"
-    )
-
-
-class CityForm(forms.ModelForm):
-    """The city form, with a pick from the offline gazetteer that fills in the name, country,
-    coordinates and GeoNames id, so that curators need not type coordinates."""
-
-    gazetteer_place = forms.IntegerField(
-        label="Pick from the gazetteer",
-        required=False,
-        help_text="GeoNames places of more than 15,000 inhabitants. Picking one sets the "
-        "country, coordinates and GeoNames id (and the name when it is empty), and cites "
-        "GeoNames for them.",
-    )
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        if "name" in self.fields and "gazetteer_place" in self.fields:
-            # A pick fills in an empty name; clean() asks for one when there is neither.
-            self.fields["name"].required = False
-
-    def clean(self):
-        data = super().clean()
-        picked = data.get("gazetteer_place")
-        if picked is None:
-            if "name" in self.fields and not data.get("name") and "name" not in self.errors:
-                self.add_error("name", "Give the city's name, or pick it from the gazetteer.")
-            return data
-        entry = gazetteer_entry(picked)
-        if entry is None:
-            self.add_error("gazetteer_place", "There is no such place in the gazetteer.")
-            return data
-        taken = City.objects.filter(geonames_id=entry.geonames_id).exclude(pk=self.instance.pk)
-        if taken.exists():
-            self.add_error(
-                "gazetteer_place",
-                f"{entry.name} is in the atlas already, as {taken.first()}: edit that city, "
-                "or merge the two.",
-            )
-            return data
-        data["name"] = data.get("name") or entry.name
-        data.update(
-            country=entry.country,
-            latitude=entry.latitude,
-            longitude=entry.longitude,
-            geonames_id=entry.geonames_id,
-        )
-        self.gazetteer_entry = entry
-        return data
-
-    def _post_clean(self):
-        # The values the pick set must reach the instance even where the fieldset left them
-        # out; construct_instance copies only the form's own fields.
-        super()._post_clean()
-        entry = getattr(self, "gazetteer_entry", None)
-        if entry is not None:
-            for name in ("country", "latitude", "longitude", "geonames_id"):
-                setattr(self.instance, name, self.cleaned_data[name])
-
-
-def cite_gazetteer(city, entry, user):
-    """Cite GeoNames for what a pick set, creating its Source the first time."""
-    reason = f"Picked GeoNames {entry.geonames_id} from the gazetteer"
-    source = Source.objects.filter(slug=gazetteer.SOURCE["slug"]).first()
-    if source is None:
-        source = Source(**gazetteer.SOURCE)
-        source._history_user, source._change_reason = user, reason
-        source.save()
-    citation, created = CityCitation.objects.get_or_create(
-        city=city, source=source, locator=f"geonames {entry.geonames_id}"
-    )
-    return citation if created else None
-
-
 # Cities and reference data -----------------------------------------------------------------
 
 
@@ -449,111 +293,6 @@ class AlternateNameInline(PreloadedInline):
 
 class CityCitationInline(CitationInline):
     model = CityCitation
-
-
-@admin.register(City)
-class CityAdmin(CuratedAdmin):
-    form = CityForm
-    list_display = ("name", "country", "sources", "verification", "updated_at")
-    list_select_related = ()
-    list_filter = (CountryFilter, "verification", SourceFilter, MissingFilter)
-    search_fields = ("name", "alternate_names__name", "slug", "wikidata_id")
-    autocomplete_fields = ("themes",)
-    prepopulated_fields = {"slug": ("name",)}
-    inlines = [AlternateNameInline, CityCitationInline]
-    fieldsets = [
-        (None, {"fields": ["name", "slug", "country", "subdivision"]}),
-        (
-            "Facts",
-            {
-                "fields": [
-                    ("latitude", "longitude"),
-                    ("population", "population_year"),
-                    ("wikidata_id", "geonames_id"),
-                    "website",
-                ]
-            },
-        ),
-        ("Profile", {"fields": ["summary", "approach", "themes"]}),
-        CURATION_FIELDSET,
-    ]
-
-    def get_search_results(self, request, queryset, search_term):
-        found, _ = super().get_search_results(request, queryset, search_term)
-        # The subquery form never repeats a city matched by several alternate names.
-        return folded_search(queryset, found, search_term, "pk"), False
-
-    def get_fieldsets(self, request, obj=None):
-        fieldsets = super().get_fieldsets(request, obj)
-        if not gazetteer.available():
-            return fieldsets
-        pick = (
-            "Gazetteer",
-            {
-                "fields": ["gazetteer_place"],
-                "description": "Pick the real place rather than typing its coordinates.",
-            },
-        )
-        return [pick, *fieldsets]
-
-    def get_form(self, request, obj=None, change=False, **kwargs):
-        form = super().get_form(request, obj, change=change, **kwargs)
-        if not gazetteer.available():
-            del form.base_fields["gazetteer_place"]
-            return form
-        # A copy: the declared field is shared by every form class made from CityForm.
-        field = copy.copy(form.base_fields["gazetteer_place"])
-        field.widget = GazetteerSelect(reverse(f"{self.admin_site.name}:cities_city_gazetteer"))
-        form.base_fields["gazetteer_place"] = field
-        return form
-
-    def save_model(self, request, obj, form, change):
-        super().save_model(request, obj, form, change)
-        entry = getattr(form, "gazetteer_entry", None)
-        if entry is not None:
-            cite_gazetteer(obj, entry, request.user)
-
-    def get_urls(self):
-        gazetteer_url = urls.path(
-            "gazetteer/",
-            self.admin_site.admin_view(self.gazetteer_view),
-            name="cities_city_gazetteer",
-        )
-        return [gazetteer_url, *super().get_urls()]
-
-    def gazetteer_view(self, request):
-        """Places for the pick-list, in the JSON the admin's select2 reads."""
-        if not (self.has_add_permission(request) or self.has_change_permission(request)):
-            raise PermissionDenied
-        found = gazetteer.search(request.GET.get("term", ""), limit=20)
-        in_atlas = dict(
-            City.objects.filter(geonames_id__in=[e.geonames_id for e in found]).values_list(
-                "geonames_id", "name"
-            )
-        )
-        results = []
-        for entry in found:
-            text = label(entry)
-            if entry.geonames_id in in_atlas:
-                text += f" — in the atlas as {in_atlas[entry.geonames_id]}"
-            results.append(
-                {
-                    "id": entry.geonames_id,
-                    "text": text,
-                    "name": entry.name,
-                    "country": entry.country,
-                    "latitude": entry.latitude,
-                    "longitude": entry.longitude,
-                }
-            )
-        return JsonResponse({"results": results, "pagination": {"more": False}})
-
-    def formfield_for_choice_field(self, db_field, request, **kwargs):
-        field = super().formfield_for_choice_field(db_field, request, **kwargs)
-        if db_field.name == "country":
-            # The model's message names the expected form; the form's stock one does not.
-            field.error_messages["invalid_choice"] = db_field.error_messages["invalid_choice"]
-        return field
 
 
 @admin.register(AlternateName)

@@ -138,3 +138,20 @@ def _by_id(min_population):
 def entry(geonames_id, min_population=15000):
     """The place with this GeoNames id, or None: for a pick submitted by a form."""
     return _by_id(min_population).get(geonames_id)
+
+
+def locator(entry_or_id):
+    """How a citation of GeoNames points at one place: "geonames 698740"."""
+    return f"geonames {getattr(entry_or_id, 'geonames_id', entry_or_id)}"
+
+
+def source(user=None, reason=""):
+    """The atlas's Source for GeoNames, created (with its history) the first time it is cited."""
+    from cities.models import Source
+
+    found = Source.objects.filter(slug=SOURCE["slug"]).first()
+    if found is None:
+        found = Source(**SOURCE)
+        found._history_user, found._change_reason = user, reason
+        found.save()
+    return found

@@ -146,15 +146,9 @@ class CitySerializer(serializers.ModelSerializer):
     url = LinkField(api_view("city"), "slug")
     alternate_names = AlternateNameSerializer(many=True, read_only=True)
     themes = serializers.SlugRelatedField(slug_field="slug", many=True, read_only=True)
-    tie_count = serializers.IntegerField(
-        read_only=True, help_text="Ties the atlas records for this city, all kinds."
-    )
     website = WebAddressField()
     page = LinkField(
         "partnerships:city_detail", "slug", help_text="The city's profile on the public site."
-    )
-    ties = LinkField(
-        f"{API}:tie-list", "slug", query="city", help_text="This city's ties in the API."
     )
 
     class Meta:
@@ -176,11 +170,9 @@ class CitySerializer(serializers.ModelSerializer):
             "summary",
             "approach",
             "themes",
-            "tie_count",
             "verification",
             "updated_at",
             "page",
-            "ties",
         ]
 
 

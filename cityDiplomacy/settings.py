@@ -55,7 +55,7 @@ ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"] if 
 CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "partnerships.sites.AtlasAdminConfig",  # django.contrib.admin with the atlas's own site
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

@@ -1,30 +1,37 @@
 """Curation admin for what ties places and organizations: ties, memberships, programmes,
 events and stated figures, each with the sources it cites."""
 
+import copy
 from functools import partial
 
-from django import forms
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.http import JsonResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
-from cities import admin as cities_admin
+from cities import gazetteer
 from cities.admin import (
     CURATION_FIELDSET,
+    AlternateNameInline,
     CitationAdmin,
     CitationInline,
+    CityCitationInline,
     CountryFilter,
     CuratedAdmin,
     DateKnownFilter,
+    HasSourceFilter,
+    MissingFilter,
     PreloadedInline,
-    SourceFilter,
     count_of,
     folded_search,
 )
 from cities.dates import humanize, span
+from cities.forms import CityForm, GazetteerSelect, cite_gazetteer, label
 from cities.models import City
 
 from . import admin_keys, admin_views  # noqa: F401  (admin_keys registers the API key admin)
+from .forms import TieForm
 from .models import (
     Event,
     EventCitation,
@@ -39,6 +46,7 @@ from .models import (
     StatedFigureCitation,
     Tie,
     TieCitation,
+    tie_count,
 )
 
 
@@ -98,23 +106,63 @@ class CityMembershipInline(PreloadedInline):
     verbose_name_plural = "memberships in organizations"
 
 
-admin.site.unregister(City)
-
-
 @admin.register(City)
-class CityAdmin(cities_admin.CityAdmin):
-    """The city admin with the city's ties from both ends and its memberships."""
+class CityAdmin(CuratedAdmin):
+    """Cities, with a pick from the offline gazetteer, their ties from both ends, their
+    memberships, and the duplicates queue."""
 
+    form = CityForm
     list_display = ("name", "country", "ties", "sources", "verification", "updated_at")
-    readonly_fields = (*cities_admin.CityAdmin.readonly_fields, "ties_table")
+    readonly_fields = (*CuratedAdmin.readonly_fields, "ties_table")
+    list_select_related = ()
+    list_filter = (CountryFilter, "verification", HasSourceFilter, MissingFilter)
+    search_fields = ("name", "alternate_names__name", "slug", "wikidata_id")
+    autocomplete_fields = ("themes",)
+    prepopulated_fields = {"slug": ("name",)}
+    inlines = [AlternateNameInline, CityCitationInline]
+    fieldsets = [
+        (None, {"fields": ["name", "slug", "country", "subdivision"]}),
+        (
+            "Facts",
+            {
+                "fields": [
+                    ("latitude", "longitude"),
+                    ("population", "population_year"),
+                    ("wikidata_id", "geonames_id"),
+                    "website",
+                ]
+            },
+        ),
+        ("Profile", {"fields": ["summary", "approach", "themes"]}),
+        CURATION_FIELDSET,
+    ]
 
-    def get_urls(self):
-        extra = admin_urls(
-            self,
-            ("duplicates/", admin_views.duplicates_view, "cities_city_duplicates"),
-            ("duplicates/merge/", admin_views.merge_view, "cities_city_merge"),
+    def get_search_results(self, request, queryset, search_term):
+        found, _ = super().get_search_results(request, queryset, search_term)
+        # The subquery form never repeats a city matched by several alternate names.
+        return folded_search(queryset, found, search_term, "pk"), False
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is not None:
+            ties = (
+                "Ties",
+                {
+                    "fields": ["ties_table"],
+                    "description": "Every tie of this city, whichever end it was entered at.",
+                },
+            )
+            fieldsets = [*fieldsets[:-1], ties, fieldsets[-1]]
+        if not gazetteer.available():
+            return fieldsets
+        pick = (
+            "Gazetteer",
+            {
+                "fields": ["gazetteer_place"],
+                "description": "Pick the real place rather than typing its coordinates.",
+            },
         )
-        return [*extra, *super().get_urls()]
+        return [pick, *fieldsets]
 
     def get_inlines(self, request, obj):
         # A membership names its city, so it can be entered once the city exists.
@@ -122,21 +170,71 @@ class CityAdmin(cities_admin.CityAdmin):
         return [*inlines, CityMembershipInline] if obj else inlines
 
     def get_queryset(self, request):
-        tie_count = count_of(Tie, "city_a") + count_of(Tie, "city_b")
-        return super().get_queryset(request).annotate(tie_count=tie_count)
+        return super().get_queryset(request).annotate(tie_count=tie_count())
 
-    def get_fieldsets(self, request, obj=None):
-        fieldsets = super().get_fieldsets(request, obj)
-        if obj is None:
-            return fieldsets
-        ties = (
-            "Ties",
-            {
-                "fields": ["ties_table"],
-                "description": "Every tie of this city, whichever end it was entered at.",
-            },
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        if not gazetteer.available():
+            del form.base_fields["gazetteer_place"]
+            return form
+        # A copy: the declared field is shared by every form class made from CityForm.
+        field = copy.copy(form.base_fields["gazetteer_place"])
+        field.widget = GazetteerSelect(reverse(f"{self.admin_site.name}:cities_city_gazetteer"))
+        form.base_fields["gazetteer_place"] = field
+        return form
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        entry = getattr(form, "gazetteer_entry", None)
+        if entry is not None:
+            cite_gazetteer(obj, entry, request.user)
+
+    def get_urls(self):
+        extra = admin_urls(
+            self,
+            ("duplicates/", admin_views.duplicates_view, "cities_city_duplicates"),
+            ("duplicates/merge/", admin_views.merge_view, "cities_city_merge"),
         )
-        return [*fieldsets[:-1], ties, fieldsets[-1]]
+        gazetteer_url = path(
+            "gazetteer/",
+            self.admin_site.admin_view(self.gazetteer_view),
+            name="cities_city_gazetteer",
+        )
+        return [gazetteer_url, *extra, *super().get_urls()]
+
+    def gazetteer_view(self, request):
+        """Places for the pick-list, in the JSON the admin's select2 reads."""
+        if not (self.has_add_permission(request) or self.has_change_permission(request)):
+            raise PermissionDenied
+        found = gazetteer.search(request.GET.get("term", ""), limit=20)
+        in_atlas = dict(
+            City.objects.filter(geonames_id__in=[e.geonames_id for e in found]).values_list(
+                "geonames_id", "name"
+            )
+        )
+        results = []
+        for entry in found:
+            text = label(entry)
+            if entry.geonames_id in in_atlas:
+                text += f" — in the atlas as {in_atlas[entry.geonames_id]}"
+            results.append(
+                {
+                    "id": entry.geonames_id,
+                    "text": text,
+                    "name": entry.name,
+                    "country": entry.country,
+                    "latitude": entry.latitude,
+                    "longitude": entry.longitude,
+                }
+            )
+        return JsonResponse({"results": results, "pagination": {"more": False}})
+
+    def formfield_for_choice_field(self, db_field, request, **kwargs):
+        field = super().formfield_for_choice_field(db_field, request, **kwargs)
+        if db_field.name == "country":
+            # The model's message names the expected form; the form's stock one does not.
+            field.error_messages["invalid_choice"] = db_field.error_messages["invalid_choice"]
+        return field
 
     @admin.display(description="ties", ordering="tie_count")
     def ties(self, obj):
@@ -199,7 +297,7 @@ class OrganizationAdmin(CuratedAdmin):
     list_filter = (
         "kind",
         "verification",
-        SourceFilter,
+        HasSourceFilter,
         DateKnownFilter.on("founded", "founding date"),
     )
     search_fields = ("name", "acronym", "slug")
@@ -244,7 +342,7 @@ class MembershipAdmin(CuratedAdmin):
         OrganizationKindFilter,
         CountryFilter.on("city__country"),
         "verification",
-        SourceFilter,
+        HasSourceFilter,
         DateKnownFilter.on("since", "date joined"),
     )
     search_fields = (
@@ -278,27 +376,6 @@ class MembershipAdmin(CuratedAdmin):
 # Ties --------------------------------------------------------------------------------------
 
 
-class TieForm(forms.ModelForm):
-    class Meta:
-        model = Tie
-        fields = [
-            "city_a", "city_b", "kind", "status", "start", "end", "date_basis", "topics",
-            "summary", "verification", "curator_notes",
-        ]  # fmt: skip
-        labels = {
-            "city_a": "City",
-            "city_b": "Partner city",
-            "kind": "Kind of tie",
-            "start": "Start date",
-            "end": "End date",
-            "date_basis": "The start date marks",
-        }
-        help_texts = {
-            "city_b": "Either order will do: the tie shows on both cities.",
-            "end": "Only when the tie ended or was suspended and a source says when.",
-        }
-
-
 @admin.register(Tie)
 class TieAdmin(CuratedAdmin):
     form = TieForm
@@ -309,7 +386,7 @@ class TieAdmin(CuratedAdmin):
         "status",
         CountryFilter.on("city_a__country", "city_b__country"),
         "verification",
-        SourceFilter,
+        HasSourceFilter,
         DateKnownFilter.on("start", "start date"),
         "date_basis",
     )
@@ -338,9 +415,6 @@ class TieAdmin(CuratedAdmin):
                 admin_views.import_rejected_view,
                 "partnerships_tie_import_rejected",
             ),
-            # The whole atlas's queue; it hangs here because the admin site has no URL of its
-            # own to add, and ties are what most of it counts.
-            ("needs-attention/", admin_views.needs_attention_view, "needs_attention"),
         )
         return [*extra, *super().get_urls()]
 
@@ -364,7 +438,12 @@ class TieAdmin(CuratedAdmin):
 class InitiativeAdmin(CuratedAdmin):
     list_display = ("name", "kind", "lead", "dates", "sources", "verification")
     list_select_related = ("lead_city", "lead_organization")
-    list_filter = ("kind", "verification", SourceFilter, DateKnownFilter.on("start", "start date"))
+    list_filter = (
+        "kind",
+        "verification",
+        HasSourceFilter,
+        DateKnownFilter.on("start", "start date"),
+    )
     search_fields = ("name", "slug", "summary")
     autocomplete_fields = (
         "lead_city", "lead_organization", "partner_cities", "partner_organizations", "themes",
@@ -396,7 +475,7 @@ class EventAdmin(CuratedAdmin):
         "kind",
         CountryFilter.on("city__country"),
         "verification",
-        SourceFilter,
+        HasSourceFilter,
         DateKnownFilter.on("date"),
     )
     search_fields = ("title", "slug", "summary", "city__name")
@@ -423,7 +502,7 @@ class StatedFigureAdmin(CuratedAdmin):
         "measure",
         "qualifier",
         "verification",
-        SourceFilter,
+        HasSourceFilter,
         DateKnownFilter.on("as_of", "as of"),
     )
     search_fields = ("slug", "label", "city__name", "organization__name", "initiative__name")

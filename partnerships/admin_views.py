@@ -7,10 +7,8 @@ wires them into the Tie and City admins through get_urls().
 """
 
 import io
-import uuid
 from pathlib import Path
 
-from django import forms
 from django.contrib import messages
 from django.contrib.sessions.backends.db import SessionStore
 from django.core.exceptions import PermissionDenied
@@ -24,26 +22,22 @@ from django.utils.text import capfirst
 from django.views.decorators.http import require_POST
 from django_countries import countries
 
-from cities.admin import count_of
 from cities.duplicates import find_duplicate_cities
 from cities.models import City, Verification
 
+from . import curation
+from .forms import ImportForm, MergeForm, source_for
 from .importing import (
-    FIELDS,
     ImportFileError,
     apply_import,
     build_import_plan,
-    dataset_source,
-    parse_mapping,
     read_table,
     resolve_mapping,
     write_report,
 )
-from .merging import merge_cities, needs_attention
-from .models import Tie, TieKind
+from .merging import merge_cities
+from .models import Tie, tie_counts
 
-# Big enough for the shared Wikipedia file ten times over; bigger files belong to the command.
-IMPORT_MAX_BYTES = 20 * 1024 * 1024
 # How long an uploaded file waits for its confirmation.
 PENDING_SECONDS = 6 * 3600
 PENDING_KEY = "pending_import"
@@ -77,129 +71,6 @@ def admin_context(model_admin, request, title, **extra):
 
 
 # Import -------------------------------------------------------------------------------------
-
-
-class ImportForm(forms.Form):
-    file = forms.FileField(
-        label="CSV or TSV file",
-        help_text="UTF-8, with or without a byte-order mark; the first row names the columns. "
-        "Up to 20 MB: larger files go through manage.py import_ties.",
-    )
-    source_slug = forms.SlugField(
-        label="Source: citation key",
-        required=False,
-        max_length=100,
-        help_text="Every imported tie cites this source, with its row number. Leave empty for "
-        "the shared Wikipedia lists (wikipedia-twin-towns); give the key of an existing source "
-        "to cite it, or a new key with a title below to create a dataset source.",
-    )
-    source_title = forms.CharField(label="Source: title", required=False, max_length=500)
-    source_url = forms.URLField(
-        label="Source: web address", required=False, max_length=500, assume_scheme="https"
-    )
-    kind = forms.ChoiceField(
-        label="Kind of tie",
-        choices=TieKind.choices,
-        initial=TieKind.UNSPECIFIED,
-        help_text="For rows that do not state one. A list that does not say sister or partner "
-        "must not be read as saying either: keep it unspecified.",
-    )
-    mapping = forms.CharField(
-        label="Column mapping",
-        required=False,
-        widget=forms.Textarea(attrs={"rows": 3, "cols": 80}),
-        help_text="Only for files not laid out as city1,country1,lat1,lng1,city2,country2,"
-        "lat2,lng2: field=column pairs separated by commas (city1=itemLabel,country1=country)"
-        ", or a JSON object. Fields: " + ", ".join(FIELDS) + ".",
-    )
-    skip_bad_rows = forms.BooleanField(
-        label="Import the good rows only",
-        required=False,
-        help_text="Without it, one bad row stops the whole import and nothing is written.",
-    )
-
-    def clean_file(self):
-        upload = self.cleaned_data["file"]
-        if upload.size > IMPORT_MAX_BYTES:
-            raise forms.ValidationError(
-                f"The file is {upload.size / 1024 / 1024:.1f} MB; the admin takes files up to "
-                f"{IMPORT_MAX_BYTES // 1024 // 1024} MB. Split it, or import it with "
-                "manage.py import_ties."
-            )
-        data = upload.read()
-        try:
-            self.table = read_table(data, name=upload.name)
-        except ImportFileError as error:
-            raise forms.ValidationError(str(error)) from None
-        # read_table has proved it UTF-8; kept as text so that it can wait in the session.
-        self.text = data.decode("utf-8-sig")
-        return upload
-
-    def clean_mapping(self):
-        text = self.cleaned_data["mapping"].strip()
-        # parse_mapping also reads a mapping from a file named on the command line; a web
-        # form must not open files on the server, so only inline mappings reach it.
-        if text and (
-            not (text.startswith("{") or "=" in text)
-            or text.endswith(".json")
-            or Path(text).exists()
-        ):
-            raise forms.ValidationError(
-                "Write the mapping as field=column pairs separated by commas, e.g. "
-                'city1=itemLabel,country1=countryLabel, or as a JSON object {"city1": "itemLabel"}.'
-            )
-        try:
-            return parse_mapping(text)
-        except ImportFileError as error:
-            raise forms.ValidationError(str(error)) from None
-
-    def clean(self):
-        data = super().clean()
-        if hasattr(self, "table") and "mapping" in data:
-            try:
-                self.columns = resolve_mapping(self.table.header, data["mapping"])
-            except ImportFileError as error:
-                # The library words it for the command line, where the option is --map.
-                self.add_error("mapping", str(error).replace("--map ", ""))
-        slug = data.get("source_slug")
-        if not slug and (data.get("source_title") or data.get("source_url")):
-            self.add_error(
-                "source_slug",
-                "Give the new source a citation key as well, e.g. national-register-2024: "
-                "the key is how the atlas finds the source again.",
-            )
-        elif "source_slug" in data:
-            try:
-                self.source, self.source_is_new = source_for(data)
-            except ImportFileError as error:
-                self.add_error("source_slug", str(error))
-        return data
-
-    def pending(self, user):
-        """What the confirmation needs to plan the same import again."""
-        data = self.cleaned_data
-        return {
-            "token": uuid.uuid4().hex,
-            "user": user.pk,
-            "name": self.table.name,
-            "text": self.text,
-            "mapping": data["mapping"],
-            "source": {
-                "slug": data["source_slug"],
-                "title": data["source_title"],
-                "url": data["source_url"],
-            },
-            "kind": data["kind"],
-            "skip_bad_rows": data["skip_bad_rows"],
-        }
-
-
-def source_for(fields):
-    if fields.get("source_slug"):
-        return dataset_source(
-            fields["source_slug"], title=fields["source_title"], url=fields["source_url"]
-        )
-    return dataset_source()
 
 
 def plan_pending(pending, skip_bad_rows=None):
@@ -391,17 +262,11 @@ def duplicates_view(request, model_admin):
     candidates = find_duplicate_cities(cities)
     page = Paginator(candidates, DUPLICATES_PER_PAGE).get_page(request.GET.get("page"))
     ids = {c.city.pk for c in page} | {c.other.pk for c in page}
-    tie_counts = {}
-    if ids:
-        tie_counts = dict(
-            City.objects.filter(pk__in=ids)
-            .annotate(n=count_of(Tie, "city_a") + count_of(Tie, "city_b"))
-            .values_list("pk", "n")
-        )
+    counts = tie_counts(ids) if ids else {}
     for candidate in page:
         candidate.ends = (candidate.city, candidate.other)
         for city in candidate.ends:
-            city.tie_count = tie_counts.get(city.pk, 0)
+            city.tie_count = counts.get(city.pk, 0)
     codes = City.objects.exclude(country="").order_by().values_list("country", flat=True)
     context = admin_context(
         model_admin,
@@ -414,17 +279,6 @@ def duplicates_view(request, model_admin):
         can_merge=can_merge(model_admin, request),
     )
     return TemplateResponse(request, "admin/cities/city/duplicates.html", context)
-
-
-class MergeForm(forms.Form):
-    keep = forms.ModelChoiceField(City.objects.all())
-    other = forms.ModelChoiceField(City.objects.all())
-
-    def clean(self):
-        data = super().clean()
-        if data.get("keep") and data.get("keep") == data.get("other"):
-            raise forms.ValidationError("A city cannot be merged into itself.")
-        return data
 
 
 class _Rollback(Exception):
@@ -484,8 +338,9 @@ def merge_view(request, model_admin):
         return HttpResponseRedirect(back)
     keep, other = form.cleaned_data["keep"], form.cleaned_data["other"]
     if request.POST.get("confirm") != "yes":
+        counts = tie_counts([keep, other])
         for city in (keep, other):
-            city.tie_count = Tie.objects.for_city(city).count()
+            city.tie_count = counts.get(city.pk, 0)
         context = admin_context(
             model_admin,
             request,
@@ -514,43 +369,18 @@ def merge_view(request, model_admin):
 
 # Needs attention ----------------------------------------------------------------------------
 
-# Where each count of merging.needs_attention() is listed: the changelist and the query string
-# of the filters it uses (DateKnownFilter, SourceFilter, MissingFilter, verification).
-ATTENTION_LINKS = {
-    "ties_undated": ("partnerships_tie", "start_known=no"),
-    "ties_unsourced": ("partnerships_tie", "sourced=no"),
-    "ties_unverified": ("partnerships_tie", "verification__exact=unverified"),
-    "cities_without_coordinates": ("cities_city", "missing=coordinates"),
-    "cities_without_country": ("cities_city", "missing=country"),
-}
 
-
-def needs_attention_view(request, model_admin):
+def needs_attention_view(request, site):
     """What curators should look at next, with counts and links to the filtered lists."""
-    site = model_admin.admin_site
-    visible = {
-        model: admin_
-        for model, admin_ in site._registry.items()
-        if hasattr(model, "verification") and admin_.has_view_permission(request)
-    }
+    checks = curation.visible_queue(request.user)
+    visible = [
+        model
+        for model, model_admin in site._registry.items()
+        if hasattr(model, "verification") and model_admin.has_view_permission(request)
+    ]
     if not visible:
         raise PermissionDenied
-    rows = []
-    for key, (label, queryset) in needs_attention().items():
-        if queryset.model not in visible:
-            continue
-        link = ATTENTION_LINKS.get(key)
-        url = f"{reverse(f'admin:{link[0]}_changelist')}?{link[1]}" if link else ""
-        rows.append({"key": key, "label": label, "count": queryset.count(), "url": url})
-    if City in visible:
-        rows.append(
-            {
-                "key": "possible_duplicates",
-                "label": "Possible duplicate cities (pairs)",
-                "count": len(find_duplicate_cities()),
-                "url": reverse("admin:cities_city_duplicates"),
-            }
-        )
+    rows = [{"key": c.key, "label": c.label, "count": c.count(), "url": c.url()} for c in checks]
     # Ties are counted above; the other curated records' unverified counts follow.
     unverified = [
         {
@@ -563,7 +393,10 @@ def needs_attention_view(request, model_admin):
         for model in sorted(visible, key=lambda m: m._meta.verbose_name_plural)
         if model is not Tie
     ]
-    context = admin_context(
-        model_admin, request, "Needs attention", rows=rows, unverified=unverified
-    )
+    context = {
+        **site.each_context(request),
+        "title": "Needs attention",
+        "rows": rows,
+        "unverified": unverified,
+    }
     return TemplateResponse(request, "admin/needs_attention.html", context)

@@ -10,8 +10,7 @@ import datetime
 import django_filters
 from django import forms
 from django.core.exceptions import ValidationError
-from django.db.models import Count, Exists, F, IntegerField, OuterRef, Q, Subquery, Value
-from django.db.models.functions import Coalesce
+from django.db.models import Exists, F, OuterRef, Q
 from django_countries import countries
 
 from cities.models import City, Source, SourceKind, Theme
@@ -33,6 +32,7 @@ from .models import (
     TieCitation,
     TieKind,
     TieStatus,
+    tie_count,
 )
 
 
@@ -59,18 +59,6 @@ class KnownSlugFilter(django_filters.CharFilter):
     than an empty list that looks like "no data"."""
 
     field_class = KnownSlugField
-
-
-def tie_count():
-    """Ties at either end of each city, as two correlated counts on the indexed foreign keys
-    (a join to both ends would multiply rows)."""
-
-    def count(end):
-        ties = Tie.objects.filter(**{end: OuterRef("pk")}).order_by()
-        ties = ties.values(end).annotate(n=Count("pk")).values("n")
-        return Coalesce(Subquery(ties, output_field=IntegerField()), Value(0))
-
-    return count("city_a") + count("city_b")
 
 
 class StableOrderingFilter(django_filters.OrderingFilter):

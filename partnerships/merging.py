@@ -1,18 +1,15 @@
-"""Duplicate cities merged into one, and the curation queue.
+"""Duplicate cities merged into one.
 
 `merge_cities(keep, other)` moves everything that points at `other` onto `keep` in one
-transaction and records it in the edit history; `needs_attention()` and
-`needs_attention_counts()` give the curation queue: what curators should look at next.
+transaction and records it in the edit history.
 """
 
 from dataclasses import dataclass, field
 
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 from simple_history.models import HistoricalChanges
 
-from cities.duplicates import find_duplicate_cities
 from cities.models import AlternateName, City, NameKind, Verification
 
 from .models import Membership, Tie
@@ -264,32 +261,3 @@ def merge_cities(keep, other, user=None, reason=None):
         _stamp(other, user, reason).delete()
         _stamp(keep, user, reason).save()
     return report
-
-
-# The curation queue ---------------------------------------------------------------------------
-
-
-def needs_attention():
-    """What curators should look at, as {key: (label, queryset)}; the admin links to each."""
-    return {
-        "ties_undated": ("Ties without a date", Tie.objects.undated()),
-        "ties_unsourced": ("Ties without a source", Tie.objects.unsourced()),
-        "ties_unverified": (
-            "Unverified ties",
-            Tie.objects.filter(verification=Verification.UNVERIFIED),
-        ),
-        "cities_without_coordinates": (
-            "Cities without coordinates",
-            City.objects.filter(Q(latitude__isnull=True) | Q(longitude__isnull=True)),
-        ),
-        "cities_without_country": ("Cities without a country", City.objects.filter(country="")),
-    }
-
-
-def needs_attention_counts(include_duplicates=True):
-    """{key: count} for the curation queue, with `possible_duplicates` when asked: that one
-    compares every city and takes a second or two on the full Wikipedia data."""
-    counts = {key: queryset.count() for key, (_label, queryset) in needs_attention().items()}
-    if include_duplicates:
-        counts["possible_duplicates"] = len(find_duplicate_cities())
-    return counts

@@ -22,6 +22,7 @@ from cities.models import (
     Theme,
     bound_field,
     choices_constraint,
+    count_of,
     edtf_field,
     verification_constraint,
 )
@@ -297,6 +298,18 @@ class Tie(EDTFMixin, Curated):
                 errors["__all__"] = [ValidationError(DUPLICATE_TIE, code="duplicate_tie")]
         check_dates(self, errors)
         self.explain(errors)
+
+
+def tie_count():
+    """An annotation: the ties at either end of each city, as two correlated counts on the
+    indexed foreign keys (a join to both ends would multiply rows)."""
+    return count_of(Tie, "city_a") + count_of(Tie, "city_b")
+
+
+def tie_counts(cities):
+    """{city id: number of ties} for a few cities, in one query."""
+    ids = [getattr(c, "pk", c) for c in cities]
+    return dict(City.objects.filter(pk__in=ids).annotate(n=tie_count()).values_list("pk", "n"))
 
 
 class TieCitation(CitationBase):

@@ -96,22 +96,37 @@ class StatedFigureSerializer(StatedFigureBriefSerializer):
         ]
 
 
-class CityWithFiguresSerializer(CitySerializer):
+class CityTiesMixin(serializers.Serializer):
+    """What partnerships adds to a city: its tie count, a link to its ties, stated figures."""
+
+    tie_count = serializers.IntegerField(
+        read_only=True, help_text="Ties the atlas records for this city, all kinds."
+    )
+    ties = LinkField(
+        f"{API}:tie-list", "slug", query="city", help_text="This city's ties in the API."
+    )
     stated_figures = StatedFigureBriefSerializer(
         many=True, read_only=True, help_text="What sources say about the city's counts and size."
     )
 
+
+def with_tie_fields(fields):
+    """The city's fields with the tie count after its themes and the ties link after its page,
+    then the stated figures."""
+    fields = list(fields)
+    fields.insert(fields.index("themes") + 1, "tie_count")
+    fields.insert(fields.index("page") + 1, "ties")
+    return [*fields, "stated_figures"]
+
+
+class CityWithFiguresSerializer(CityTiesMixin, CitySerializer):
     class Meta(CitySerializer.Meta):
-        fields = [*CitySerializer.Meta.fields, "stated_figures"]
+        fields = with_tie_fields(CitySerializer.Meta.fields)
 
 
-class CityWithFiguresDetailSerializer(CityDetailSerializer):
-    stated_figures = StatedFigureBriefSerializer(
-        many=True, read_only=True, help_text="What sources say about the city's counts and size."
-    )
-
+class CityWithFiguresDetailSerializer(CityTiesMixin, CityDetailSerializer):
     class Meta(CityDetailSerializer.Meta):
-        fields = [*CityDetailSerializer.Meta.fields, "stated_figures"]
+        fields = with_tie_fields(CityDetailSerializer.Meta.fields)
 
 
 class TieSerializer(serializers.ModelSerializer):

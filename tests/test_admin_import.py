@@ -10,7 +10,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from cities.models import AlternateName, City, CityCitation, Source
-from partnerships import admin_views
+from partnerships import forms as admin_forms
 from partnerships.models import Tie, TieCitation
 from tests.conftest import make_city, make_source, make_user
 
@@ -311,7 +311,7 @@ def test_a_bad_file_or_option_is_a_form_error_in_words_and_writes_nothing(
 def test_a_file_over_the_size_limit_is_refused_with_the_command_to_use(
     researcher_client, monkeypatch
 ):
-    monkeypatch.setattr(admin_views, "IMPORT_MAX_BYTES", 100)
+    monkeypatch.setattr(admin_forms, "IMPORT_MAX_BYTES", 100)
     response = post_file(researcher_client, [*ROWS, *ROWS[1:]])
     errors = response.context["form"].errors["file"]
     assert errors == [

@@ -4,7 +4,8 @@ import pytest
 
 from cities.duplicates import find_duplicate_cities
 from cities.models import AlternateName, City, CityCitation, Theme
-from partnerships.merging import merge_cities, needs_attention_counts
+from partnerships.curation import needs_attention_counts
+from partnerships.merging import merge_cities
 from partnerships.models import (
     Event,
     Initiative,

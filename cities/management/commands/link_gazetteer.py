@@ -5,7 +5,7 @@ from django.utils import timezone
 from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
 from cities import gazetteer
-from cities.models import City, CityCitation, Source
+from cities.models import City, CityCitation
 
 
 class Command(BaseCommand):
@@ -73,11 +73,7 @@ class Command(BaseCommand):
         reason = f"link_gazetteer: GeoNames cities over {size:,} inhabitants"
         history = {"batch_size": 1000, "default_user": user, "default_change_reason": reason}
         with transaction.atomic():
-            source = Source.objects.filter(slug=gazetteer.SOURCE["slug"]).first()
-            if source is None:
-                source = Source(**gazetteer.SOURCE)
-                source._history_user, source._change_reason = user, reason
-                source.save()
+            source = gazetteer.source(user, reason)
             now = timezone.now()
             for city in linked:
                 city.updated_at = now
@@ -85,7 +81,7 @@ class Command(BaseCommand):
             bulk_update_with_history(linked, City, fields, **history)
             # The coordinates now rest on GeoNames: cite it, with the place's id as locator.
             citations = [
-                CityCitation(city=city, source=source, locator=f"geonames {city.geonames_id}")
+                CityCitation(city=city, source=source, locator=gazetteer.locator(city.geonames_id))
                 for city in located
             ]
             bulk_create_with_history(citations, CityCitation, **history)

@@ -1,0 +1,176 @@
+"""The forms of the curation admin: a tie, an import upload, a merge of two cities."""
+
+import uuid
+from pathlib import Path
+
+from django import forms
+
+from cities.models import City
+
+from .importing import (
+    FIELDS,
+    ImportFileError,
+    dataset_source,
+    parse_mapping,
+    read_table,
+    resolve_mapping,
+)
+from .models import Tie, TieKind
+
+# Big enough for the shared Wikipedia file ten times over; bigger files belong to the command.
+IMPORT_MAX_BYTES = 20 * 1024 * 1024
+
+
+class TieForm(forms.ModelForm):
+    class Meta:
+        model = Tie
+        fields = [
+            "city_a", "city_b", "kind", "status", "start", "end", "date_basis", "topics",
+            "summary", "verification", "curator_notes",
+        ]  # fmt: skip
+        labels = {
+            "city_a": "City",
+            "city_b": "Partner city",
+            "kind": "Kind of tie",
+            "start": "Start date",
+            "end": "End date",
+            "date_basis": "The start date marks",
+        }
+        help_texts = {
+            "city_b": "Either order will do: the tie shows on both cities.",
+            "end": "Only when the tie ended or was suspended and a source says when.",
+        }
+
+
+class ImportForm(forms.Form):
+    file = forms.FileField(
+        label="CSV or TSV file",
+        help_text="UTF-8, with or without a byte-order mark; the first row names the columns. "
+        "Up to 20 MB: larger files go through manage.py import_ties.",
+    )
+    source_slug = forms.SlugField(
+        label="Source: citation key",
+        required=False,
+        max_length=100,
+        help_text="Every imported tie cites this source, with its row number. Leave empty for "
+        "the shared Wikipedia lists (wikipedia-twin-towns); give the key of an existing source "
+        "to cite it, or a new key with a title below to create a dataset source.",
+    )
+    source_title = forms.CharField(label="Source: title", required=False, max_length=500)
+    source_url = forms.URLField(
+        label="Source: web address", required=False, max_length=500, assume_scheme="https"
+    )
+    kind = forms.ChoiceField(
+        label="Kind of tie",
+        choices=TieKind.choices,
+        initial=TieKind.UNSPECIFIED,
+        help_text="For rows that do not state one. A list that does not say sister or partner "
+        "must not be read as saying either: keep it unspecified.",
+    )
+    mapping = forms.CharField(
+        label="Column mapping",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 80}),
+        help_text="Only for files not laid out as city1,country1,lat1,lng1,city2,country2,"
+        "lat2,lng2: field=column pairs separated by commas (city1=itemLabel,country1=country)"
+        ", or a JSON object. Fields: " + ", ".join(FIELDS) + ".",
+    )
+    skip_bad_rows = forms.BooleanField(
+        label="Import the good rows only",
+        required=False,
+        help_text="Without it, one bad row stops the whole import and nothing is written.",
+    )
+
+    def clean_file(self):
+        upload = self.cleaned_data["file"]
+        if upload.size > IMPORT_MAX_BYTES:
+            raise forms.ValidationError(
+                f"The file is {upload.size / 1024 / 1024:.1f} MB; the admin takes files up to "
+                f"{IMPORT_MAX_BYTES // 1024 // 1024} MB. Split it, or import it with "
+                "manage.py import_ties."
+            )
+        data = upload.read()
+        try:
+            self.table = read_table(data, name=upload.name)
+        except ImportFileError as error:
+            raise forms.ValidationError(str(error)) from None
+        # read_table has proved it UTF-8; kept as text so that it can wait in the session.
+        self.text = data.decode("utf-8-sig")
+        return upload
+
+    def clean_mapping(self):
+        text = self.cleaned_data["mapping"].strip()
+        # parse_mapping also reads a mapping from a file named on the command line; a web
+        # form must not open files on the server, so only inline mappings reach it.
+        if text and (
+            not (text.startswith("{") or "=" in text)
+            or text.endswith(".json")
+            or Path(text).exists()
+        ):
+            raise forms.ValidationError(
+                "Write the mapping as field=column pairs separated by commas, e.g. "
+                'city1=itemLabel,country1=countryLabel, or as a JSON object {"city1": "itemLabel"}.'
+            )
+        try:
+            return parse_mapping(text)
+        except ImportFileError as error:
+            raise forms.ValidationError(str(error)) from None
+
+    def clean(self):
+        data = super().clean()
+        if hasattr(self, "table") and "mapping" in data:
+            try:
+                self.columns = resolve_mapping(self.table.header, data["mapping"])
+            except ImportFileError as error:
+                # The library words it for the command line, where the option is --map.
+                self.add_error("mapping", str(error).replace("--map ", ""))
+        slug = data.get("source_slug")
+        if not slug and (data.get("source_title") or data.get("source_url")):
+            self.add_error(
+                "source_slug",
+                "Give the new source a citation key as well, e.g. national-register-2024: "
+                "the key is how the atlas finds the source again.",
+            )
+        elif "source_slug" in data:
+            try:
+                self.source, self.source_is_new = source_for(data)
+            except ImportFileError as error:
+                self.add_error("source_slug", str(error))
+        return data
+
+    def pending(self, user):
+        """What the confirmation needs to plan the same import again."""
+        data = self.cleaned_data
+        return {
+            "token": uuid.uuid4().hex,
+            "user": user.pk,
+            "name": self.table.name,
+            "text": self.text,
+            "mapping": data["mapping"],
+            "source": {
+                "slug": data["source_slug"],
+                "title": data["source_title"],
+                "url": data["source_url"],
+            },
+            "kind": data["kind"],
+            "skip_bad_rows": data["skip_bad_rows"],
+        }
+
+
+def source_for(fields):
+    if fields.get("source_slug"):
+        return dataset_source(
+            fields["source_slug"], title=fields["source_title"], url=fields["source_url"]
+        )
+    return dataset_source()
+
+
+class MergeForm(forms.Form):
+    keep = forms.ModelChoiceField(City.objects.all())
+    other = forms.ModelChoiceField(City.objects.all())
+
+    def clean(self):
+        data = super().clean()
+        if data.get("keep") and data.get("keep") == data.get("other"):
+            raise forms.ValidationError("A city cannot be merged into itself.")
+        return data
