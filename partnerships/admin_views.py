@@ -338,33 +338,34 @@ def merge_view(request, model_admin):
         return HttpResponseRedirect(back)
     keep, other = form.cleaned_data["keep"], form.cleaned_data["other"]
     if request.POST.get("confirm") != "yes":
-        counts = tie_counts([keep, other])
-        for city in (keep, other):
-            city.tie_count = counts.get(city.pk, 0)
-        context = admin_context(
-            model_admin,
-            request,
-            f"Merge {other} into {keep}?",
-            keep=keep,
-            other=other,
-            report=preview_merge(keep, other),
-            country=country,
-        )
-        return TemplateResponse(request, "admin/cities/city/merge_confirm.html", context)
+        return merge_confirm_response(model_admin, request, keep, other, country)
     report = merge_cities(keep, other, user=request.user)
     summary = merge_summary(report)
     model_admin.log_change(request, report.kept, f"Merged {report.merged_name}; {summary}.")
-    messages.success(
-        request,
-        format_html(
-            'Merged {} into <a href="{}">{}</a>. {}.',
-            report.merged_name,
-            reverse("admin:cities_city_change", args=[report.kept.pk]),
-            report.kept,
-            capfirst(summary),
-        ),
-    )
+    kept_url = reverse("admin:cities_city_change", args=[report.kept.pk])
+    done = format_html(
+        'Merged {} into <a href="{}">{}</a>. {}.',
+        report.merged_name, kept_url, report.kept, capfirst(summary),
+    )  # fmt: skip
+    messages.success(request, done)
     return HttpResponseRedirect(back)
+
+
+def merge_confirm_response(model_admin, request, keep, other, country):
+    """The page that shows what a merge would move, with its confirm button."""
+    counts = tie_counts([keep, other])
+    for city in (keep, other):
+        city.tie_count = counts.get(city.pk, 0)
+    context = admin_context(
+        model_admin,
+        request,
+        f"Merge {other} into {keep}?",
+        keep=keep,
+        other=other,
+        report=preview_merge(keep, other),
+        country=country,
+    )
+    return TemplateResponse(request, "admin/cities/city/merge_confirm.html", context)
 
 
 # Needs attention ----------------------------------------------------------------------------
