@@ -1,7 +1,8 @@
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
-from django.db.models import Count, Exists, IntegerField, OuterRef, Q, Subquery, Value
+from django.db.models import Count, Exists, F, IntegerField, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils.text import slugify
@@ -311,6 +312,14 @@ class CityQuerySet(models.QuerySet):
         return self.filter(Q(folded_name__contains=folded) | Exists(names))
 
 
+class LocationFlag(models.TextChoices):
+    """What the gazetteer says is wrong with a city's place, for a curator to check."""
+
+    COORDINATES_DISAGREE = "coordinates_disagree", "Coordinates far from the gazetteer's place"
+    OUTSIDE_COUNTRY = "outside_country", "Coordinates outside the city's country"
+    COUNTRY_DIFFERS = "country_differs", "The gazetteer files it under another country"
+
+
 class City(SluggedMixin, Curated):
     name = models.CharField("name", max_length=200, help_text="The name in English use.")
     slug = models.SlugField(
@@ -346,7 +355,12 @@ class City(SluggedMixin, Curated):
         "Wikidata id", max_length=20, blank=True, validators=[WIKIDATA_ID],
         help_text="For example Q38283.",
     )  # fmt: skip
-    geonames_id = models.PositiveIntegerField("GeoNames id", null=True, blank=True)
+    geonames_id = models.PositiveIntegerField("GeoNames id", null=True, blank=True, db_index=True)
+    location_flag = models.CharField(
+        "location check", max_length=24, blank=True, choices=LocationFlag.choices,
+        help_text="Set when the coordinates or the country disagree with the gazetteer; "
+        "cleared by a curator who has checked them.",
+    )  # fmt: skip
     website = models.URLField("website", max_length=300, blank=True)
     summary = models.TextField("summary", blank=True)
     approach = models.TextField(
@@ -362,6 +376,11 @@ class City(SluggedMixin, Curated):
         ordering = ["name", "slug"]
         constraints = [
             verification_constraint("city"),
+            models.CheckConstraint(
+                condition=Q(location_flag="") | Q(location_flag__in=LocationFlag.values),
+                name="city_location_flag_valid",
+                violation_error_message="Choose one of the listed location checks.",
+            ),
             models.CheckConstraint(
                 condition=Q(country="") | Q(country__in=country_codes()),
                 name="city_country_iso_code",
@@ -471,6 +490,68 @@ class AlternateName(models.Model):
     def save(self, *args, **kwargs):
         self.folded = fold(self.name)
         super().save(*args, **kwargs)
+
+
+class SearchName(models.Model):
+    """A name a city is found by, in search and when files are matched, that the atlas does
+    not assert: the gazetteer's names of the place (GeoNames lists noise such as "Bienne"
+    under Vienna). Derived data, rebuilt by `link_gazetteer`; never shown as "also known as"."""
+
+    city = models.ForeignKey(City, on_delete=models.CASCADE, related_name="search_names")
+    name = models.CharField(max_length=200)
+    folded = models.CharField(max_length=200, db_index=True)
+
+    class Meta:
+        ordering = ["city", "folded", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["city", "folded"], name="searchname_unique_per_city")
+        ]
+
+    def __str__(self):
+        return self.name
+
+
+class SlugRedirect(models.Model):
+    """An address that once named a city (before a merge or a rename): it redirects for good,
+    because people cite the atlas's URLs."""
+
+    slug = models.SlugField("old slug", max_length=100, unique=True)
+    city = models.ForeignKey(
+        City, on_delete=models.CASCADE, related_name="old_slugs", verbose_name="city"
+    )
+    created_at = models.DateTimeField("since", auto_now_add=True)
+
+    class Meta:
+        ordering = ["slug"]
+
+    def __str__(self):
+        return f"{self.slug} → {self.city.slug}"
+
+
+class NotDuplicate(models.Model):
+    """A curator's decision that two cities the duplicates queue paired are two places."""
+
+    city = models.ForeignKey(City, on_delete=models.CASCADE, related_name="+")
+    other = models.ForeignKey(City, on_delete=models.CASCADE, related_name="+")
+    reason = models.TextField("why they are two places")
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    decided_at = models.DateTimeField("decided", auto_now_add=True)
+
+    class Meta:
+        ordering = ["-decided_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["city", "other"], name="notduplicate_unique_pair"),
+            models.CheckConstraint(
+                condition=Q(city__lt=F("other")),
+                name="notduplicate_ordered_pair",
+                violation_error_message="Record a pair once, the lower id first.",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.city} ≠ {self.other}"
 
 
 class CityCitation(CitationBase):
