@@ -1,4 +1,4 @@
-# cityDiplomacy — `make run` serves the site with the seed data; `make test` runs the suite.
+# cityDiplomacy — `make run` builds the atlas on first start and serves it; `make test` runs the suite.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -42,21 +42,17 @@ install-test: $(VENV)/.installed-test $(CHROMIUM) $(VNU_JAR)
 migrate: install
 	$(BIN)/python manage.py migrate --noinput
 
+# The first start builds the atlas: the seed, the ~26,000 twin-town pairs of data/ and the
+# links to the GeoNames gazetteer; later starts find it built and go straight to serving.
 seed: migrate
-	$(BIN)/python manage.py load_seed
+	$(BIN)/python manage.py build_atlas
 
 run: seed
 	$(BIN)/python manage.py ensure_curator
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
 
-# The seed plus the ~26,000 real twin-town pairs of the shared Wikipedia lists (read from
-# ../shared/data, never copied here). A second import changes nothing, so this is safe to repeat.
-SHARED_TIES ?= ../shared/data/twin-cities-wikipedia.csv
-
-demo: seed
-	$(BIN)/python manage.py import_ties $(SHARED_TIES) --skip-bad-rows
-	$(BIN)/python manage.py ensure_curator
-	$(BIN)/python manage.py runserver $(HOST):$(PORT)
+# Kept for old instructions: make run now serves the whole atlas.
+demo: run
 
 check: install-test
 	$(BIN)/python manage.py check

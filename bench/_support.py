@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-DATA = ROOT.parent / "shared" / "data" / "twin-cities-wikipedia.csv"
+DATA = ROOT / "data" / "twin-cities-wikipedia.csv"
 
 
 def add_database_arguments(parser, default_db):

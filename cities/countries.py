@@ -79,10 +79,16 @@ ALIASES = {
     # Places without an ISO 3166-1 code of their own, filed where ISO 3166-2 and GeoNames
     # file them; XK is the user-assigned code for Kosovo that most datasets use.
     "Kosovo": "XK",
+    "XKX": "XK",
     "Taiwan": "TW",
     "Republic of China": "TW",
     "Palestine": "PS",
     "State of Palestine": "PS",
+    "Palestinian territories": "PS",
+    "Palestinian Territory": "PS",
+    "Occupied Palestinian Territory": "PS",
+    "Palestinian National Authority": "PS",
+    "Palestinian Authority": "PS",
     "West Bank": "PS",
     "Gaza Strip": "PS",
     "Northern Cyprus": "CY",
@@ -116,6 +122,9 @@ def _index():
             derived.setdefault(fold(f"{tail} {head}"), set()).add(code)
             derived.setdefault(fold(head), set()).add(code)
     for code, name in countries:
+        # The site's own codes too (XK for Kosovo is not ISO's), so that every country code
+        # the exports write reads back in.
+        exact.setdefault(fold(code), code)
         exact.setdefault(fold(name), code)
     index = {key: codes.pop() for key, codes in derived.items() if len(codes) == 1}
     index.update(exact)

@@ -1,24 +1,41 @@
 """Cities that may be one place recorded twice, for a curator to judge.
 
-`find_duplicate_cities()` lists candidate pairs with the reasons they look alike (same name
-after folding, similar names, close coordinates). It needs nothing but cities and their
-names; merging a pair (which moves ties and memberships) lives in partnerships.merging.
+`find_duplicate_cities()` lists candidate pairs with the reasons they look alike:
+
+- the same name (folded, through alternate names) in one country;
+- similar names in one country (difflib), compared without administrative wording;
+- one name by cities.reconcile's keys: without administrative wording or a second language
+  (core), a transliteration (skeleton), without a qualifier (weak), or a gazetteer name of a
+  city linked to GeoNames (its SearchName rows: "same GeoNames place 703448");
+- the same name, by any key, across a border within a few kilometres: an overseas department
+  coded FR in one list and GP in another, a disputed territory;
+- close coordinates and a telling word in common.
+
+Two cities linked to two different GeoNames places are two places: names that only look
+alike (Bexley, Bromley) do not pair them. Pairs a curator judged to be two places
+(NotDuplicate) never come back. Merging a pair lives in partnerships.merging.
 """
 
 import difflib
 import math
 import re
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import NamedTuple
+
+from django.db.models import Value
 
 from cities.gazetteer import SAME_PLACE_KM, distance_km
-from cities.models import AlternateName, City
+from cities.models import AlternateName, City, NotDuplicate, SearchName
+from cities.reconcile import CLOSE_KM, FEW_KM, Strength, name_keys
 from cities.text import fold, name_parts
 
 NEAR_KM = 5.0
 SIMILARITY = 0.88
 # Tokens shared by more cities than this in one country ("san", "saint") say nothing about
-# two names being the same; comparing every such pair would be quadratic.
+# two names being the same; comparing every such pair would be quadratic. Keys (whole
+# names) shared by more cities than this are left to the same-name pass.
 BLOCK_LIMIT = 300
 _GENERIC = {
     "saint", "sankt", "santa", "santo", "sur", "upon", "bad", "city", "town", "district",
@@ -28,6 +45,52 @@ _DISTINGUISHING = re.compile(
     r"^(\d+[a-z]?|[ivxlc]+|north|south|east|west|upper|lower|old|new|great|little|nord|sud|"
     r"ost|donja|gornja|dolna|gorna|ober|unter|nieder|alt|neu|nizhny|verkhny|greater)$"
 )
+_STRENGTHS = tuple(Strength)
+_EXACT, _CORE, _SKELETON, _WEAK = (strength.rank for strength in _STRENGTHS)
+# How alike a key match makes two names, for the ordering of the queue.
+_KEY_SIMILARITY = {_EXACT: 1.0, _CORE: 1.0, _SKELETON: 0.95, _WEAK: 0.9}
+_KEY_REASONS = {
+    _EXACT: "same name",
+    _CORE: "one name once administrative words or a second language are set aside (core)",
+    _SKELETON: "spellings of one name (skeleton)",
+    _WEAK: "one name with and without a qualifier (weak)",
+}
+# The columns the finder compares and the queue shows; the cities it returns have only these.
+_FIELDS = (
+    "id", "name", "slug", "folded_name", "country", "latitude", "longitude", "wikidata_id",
+    "geonames_id",
+)  # fmt: skip
+_ALTERNATE, _GAZETTEER, _DISMISSED = "alternate", "gazetteer", "dismissed"
+# Codes one place may be filed under by different lists: a country and its overseas parts,
+# which ISO codes apart (Pointe-à-Pitre is FR in one list, GP in another), and territories
+# whose country is disputed. Elsewhere two same-named cities at one point across a border
+# are two places, one geocoded on the other (Florence, US drawn on Florence, Italy), or
+# border twins (Nogales, MX and US): the location check is for those, not this queue.
+_FILED_EITHER_WAY = (
+    {"FR", "GP", "MQ", "GF", "RE", "YT", "PM", "BL", "MF", "NC", "PF", "WF"},
+    {"US", "PR", "GU", "VI", "AS", "MP"},
+    {"GB", "GG", "JE", "IM", "GI", "BM", "KY", "VG", "TC", "MS", "AI", "FK", "SH"},
+    {"NL", "AW", "CW", "SX", "BQ"},
+    {"DK", "GL", "FO"},
+    {"NO", "SJ"},
+    {"AU", "CX", "CC", "NF"},
+    {"NZ", "CK", "NU"},
+    {"CN", "HK", "MO", "TW"},
+    {"FI", "AX"},
+    {"UA", "RU"},
+    {"GE", "RU"},
+    {"RS", "XK"},
+    {"IL", "PS"},
+    {"MA", "EH"},
+    {"CY", "TR"},
+    {"AZ", "AM"},
+    {"SD", "SS"},
+)
+_FILED_TOGETHER = {(a, b) for group in _FILED_EITHER_WAY for a in group for b in group}
+
+# The names of a city change rarely and the queue is asked for often (the admin index counts
+# it): keys are worked out once per spelling and process.
+_keys_of = lru_cache(maxsize=1 << 16)(name_keys)
 
 
 @dataclass
@@ -47,6 +110,47 @@ class DuplicateCandidate:
         return round(self.similarity * 2 + near, 3)
 
 
+class _Row(NamedTuple):
+    """One city as the finder reads it (the columns of _FIELDS)."""
+
+    pk: int
+    name: str
+    slug: str
+    folded: str
+    country: str
+    latitude: float | None
+    longitude: float | None
+    wikidata_id: str
+    geonames_id: int | None
+
+    @property
+    def has_coordinates(self):
+        return self.latitude is not None and self.longitude is not None
+
+
+@dataclass(slots=True)
+class _Names:
+    """Every name of one city, in the forms the passes compare."""
+
+    written: list  # name and alternate names, as written
+    folded: set = field(default_factory=set)
+    keys: dict = field(default_factory=dict)  # reconcile key -> strongest rank
+    forms: set = field(default_factory=set)  # what difflib compares: names without admin words
+    gazetteer: dict = field(default_factory=dict)  # folded gazetteer name -> as written
+
+    def add(self, name, folded):
+        self.written.append(name)
+        self.folded.add(folded)
+        cores = []
+        for key in _keys_of(name):
+            rank = key.strength.rank
+            if self.keys.get(key.key, 9) > rank:
+                self.keys[key.key] = rank
+            if rank == _CORE:
+                cores.append(key.key)
+        self.forms.update(cores or [folded])
+
+
 def _neighbours(a, b):
     """Do two folded names differ only in what tells neighbours apart: a number (Prague 1,
     Prague 7), a Roman numeral (Budapest XV, XVI) or a compass word (East/West Orange)?"""
@@ -54,118 +158,288 @@ def _neighbours(a, b):
     return bool(differing) and all(_DISTINGUISHING.match(word) for word in differing)
 
 
-def _similarity(a, b):
-    """difflib's ratio of two folded names; 0 for names of neighbours."""
-    if _neighbours(a, b):
+def _similarity(a, b, least=SIMILARITY, matchers=None):
+    """difflib's ratio of two folded names; 0 for names of neighbours and below `least`.
+    Lengths alone rule out most pairs before any matcher is built; `matchers` (a dict) keeps
+    one matcher per second name, whose index of letters difflib then builds once."""
+    if 2 * min(len(a), len(b)) < least * (len(a) + len(b)):
         return 0.0
-    matcher = difflib.SequenceMatcher(None, a, b)
-    if matcher.real_quick_ratio() < SIMILARITY or matcher.quick_ratio() < SIMILARITY:
+    matcher = None if matchers is None else matchers.get(b)
+    if matcher is None:
+        matcher = difflib.SequenceMatcher(None, "", b)
+        if matchers is not None:
+            matchers[b] = matcher
+    matcher.set_seq1(a)
+    if matcher.quick_ratio() < least:
         return 0.0
-    return matcher.ratio()
+    ratio = matcher.ratio()
+    return 0.0 if ratio < least or _neighbours(a, b) else ratio
 
 
 def find_duplicate_cities(cities=None, *, near_km=NEAR_KM, similarity=SIMILARITY):
     """Pairs of cities that may be the same place, best candidates first.
 
-    A pair qualifies when both cities are in the same country and any of their names (name or
-    alternate names, folded) are equal or similar, or when the two lie closer than `near_km`
-    and share a country or a similar name. Runs in two queries and memory proportional to
-    the number of cities; name comparison is blocked by shared words so it is not quadratic.
+    `cities` (a City QuerySet, default every city) limits the pairs to cities among them.
+    Two queries whatever the number of cities: the cities (only the columns the queue shows:
+    name, slug, country, coordinates, Wikidata and GeoNames ids), then in one round trip
+    their alternate names, their gazetteer names and the pairs curators dismissed. Names are
+    compared in blocks (shared keys, shared word starts, grid cells), never all pairs.
     """
-    cities = list((cities if cities is not None else City.objects.all()).order_by("pk"))
-    by_id = {city.pk: city for city in cities}
-    names = defaultdict(set)  # folded names, for comparing spellings
-    raw_names = defaultdict(list)  # names as written, whose qualifiers name_parts can see
-    for city in cities:
-        names[city.pk].add(city.folded_name or fold(city.name))
-        raw_names[city.pk].append(city.name)
-    alternates = AlternateName.objects.filter(city_id__in=by_id).values_list(
-        "city_id", "name", "folded"
-    )
-    for city_id, name, folded in alternates:
-        names[city_id].add(folded)
-        raw_names[city_id].append(name)
+    queryset = City.objects.all() if cities is None else cities
+    rows = {values[0]: _Row(*values) for values in queryset.order_by("pk").values_list(*_FIELDS)}
+    names = {pk: _Names([]) for pk in rows}
+    for pk, row in rows.items():
+        names[pk].add(row.name, row.folded)
+    dismissed = set()
+    for city_id, kind, name, folded, other_id in _names_and_decisions(
+        None if cities is None else queryset
+    ):
+        if city_id not in names:
+            continue  # a city added between the two queries
+        if kind == _ALTERNATE:
+            names[city_id].add(name, folded)
+        elif kind == _GAZETTEER:
+            names[city_id].gazetteer.setdefault(folded, name)
+        else:
+            dismissed.add((city_id, other_id))
 
-    found = {}
+    finder = _Finder(rows, names)
+    finder.same_name()
+    finder.similar_names(similarity)
+    finder.shared_keys()
+    finder.close_by(near_km)
+    kept = [c for key, c in finder.found.items() if key not in dismissed]
+    # City instances for the pairs only, from the rows already read.
+    cities_by_id = {}
+    for candidate in kept:
+        for end in ("city", "other"):
+            row = getattr(candidate, end)
+            if row.pk not in cities_by_id:
+                cities_by_id[row.pk] = City.from_db(queryset.db, _FIELDS, row)
+            setattr(candidate, end, cities_by_id[row.pk])
+    return sorted(kept, key=lambda c: (-c.score, c.city.pk, c.other.pk))
 
-    def consider(a, b, reason=None, similar=0.0):
-        key = (min(a, b), max(a, b))
-        candidate = found.get(key)
+
+def _names_and_decisions(cities):
+    """(city id, kind, name, folded, other id) rows: every alternate name and gazetteer name
+    of `cities` (default: every city), and the pairs curators judged to be two places, in
+    one query."""
+    parts = [
+        AlternateName.objects.values_list("city_id", Value(_ALTERNATE), "name", "folded", Value(0)),
+        SearchName.objects.values_list("city_id", Value(_GAZETTEER), "name", "folded", Value(0)),
+        NotDuplicate.objects.values_list(
+            "city_id", Value(_DISMISSED), Value(""), Value(""), "other_id"
+        ),
+    ]
+    if cities is not None:
+        parts = [part.filter(city__in=cities.values("pk")) for part in parts]
+    first, *rest = (part.order_by() for part in parts)
+    return first.union(*rest, all=True)
+
+
+class _Finder:
+    """The passes over the cities, collecting candidate pairs keyed by (lower id, higher id)."""
+
+    def __init__(self, rows, names):
+        self.rows = rows
+        self.names = names
+        self.found = {}
+
+    def distance(self, a, b):
+        if a.has_coordinates and b.has_coordinates:
+            return distance_km(a.latitude, a.longitude, b.latitude, b.longitude)
+        return None
+
+    def consider(self, a, b, reason, similar=0.0):
+        key = (a, b) if a < b else (b, a)
+        candidate = self.found.get(key)
         if candidate is None:
-            city, other = by_id[key[0]], by_id[key[1]]
-            candidate = found[key] = DuplicateCandidate(city, other, [], _distance(city, other))
+            city, other = self.rows[key[0]], self.rows[key[1]]
+            distance = self.distance(city, other)
+            candidate = self.found[key] = DuplicateCandidate(city, other, [], distance)
         if reason and reason not in candidate.reasons:
             candidate.reasons.append(reason)
         candidate.similarity = max(candidate.similarity, similar)
         return candidate
 
-    # Same folded name within one country; similar names among cities sharing the start of
-    # a word ("feodosia", "feodosiya"), so that the comparison is not quadratic.
-    exact = defaultdict(set)
-    blocks = defaultdict(set)
-    for city_id, folded_names in names.items():
-        country = by_id[city_id].country
-        for folded in folded_names:
-            exact[(country, folded)].add(city_id)
-            for token in folded.split():
-                if len(token) >= 3 and token not in _GENERIC:
-                    blocks[(country, token[:4])].add(city_id)
-    for (country, _folded), ids in exact.items():
-        if country and len(ids) > 1:
-            for a, b in _pairs(ids):
-                consider(a, b, "same name", 1.0)
-    compared = set()
-    for (country, _prefix), ids in blocks.items():
-        if not country or len(ids) < 2 or len(ids) > BLOCK_LIMIT:
-            continue
-        for a, b in _pairs(ids):
-            if (a, b) in compared or (a, b) in found:  # found here: by the same name
-                continue
-            compared.add((a, b))
-            best = max(
-                (_similarity(x, y) for x in names[a] for y in names[b] if x != y),
-                default=0.0,
-            )
-            if best < similarity:
-                continue
-            distance = _distance(by_id[a], by_id[b])
-            # Far apart, similar names are usually different towns (Bad Urach, Bad Wurzach).
-            if distance is None or distance <= SAME_PLACE_KM:
-                consider(a, b, f"similar names ({best:.0%})", best)
+    def two_places(self, a, b):
+        """Linked to two different GeoNames places: the gazetteer keeps them apart."""
+        return a.geonames_id is not None and b.geonames_id not in (None, a.geonames_id)
 
-    # Close coordinates and a word in common (districts of one city share only their
-    # parent's name, which name_parts sets aside): a grid of cells about near_km high,
-    # widened towards the poles where a degree of longitude shrinks.
-    cell = near_km / 111.0
-    grid = defaultdict(list)
-    for city in cities:
-        if city.has_coordinates:
-            grid[(math.floor(city.latitude / cell), math.floor(city.longitude / cell))].append(city)
-    for city in cities:
-        if not city.has_coordinates:
-            continue
-        row, col = math.floor(city.latitude / cell), math.floor(city.longitude / cell)
-        reach = math.ceil(1 / max(math.cos(math.radians(city.latitude)), 0.05))
-        words = None
-        for dr in (-1, 0, 1):
-            for dc in range(-reach, reach + 1):
-                for other in grid.get((row + dr, col + dc), ()):
-                    if other.pk <= city.pk:
+    def same_name(self):
+        """The same folded name (or alternate name) within one country."""
+        exact = defaultdict(set)
+        for pk, names in self.names.items():
+            country = self.rows[pk].country
+            if country:
+                for folded in names.folded:
+                    exact[(country, folded)].add(pk)
+        for ids in exact.values():
+            for a, b in _pairs(ids):
+                city, other = self.rows[a], self.rows[b]
+                if self.two_places(city, other):
+                    d = self.distance(city, other)
+                    if d is None or d > FEW_KM:
                         continue
-                    d = _distance(city, other)
-                    if d > near_km:
-                        continue
-                    key = (city.pk, other.pk)
-                    if key not in found:
-                        if city.country != other.country:
-                            continue
-                        words = words if words is not None else _words(raw_names[city.pk])
-                        if not words & _words(raw_names[other.pk]) or _neighbours(
-                            city.folded_name, other.folded_name
-                        ):
-                            continue
-                    consider(city.pk, other.pk, f"{d:.1f} km apart")
-    return sorted(found.values(), key=lambda c: (-c.score, c.city.pk, c.other.pk))
+                self.consider(a, b, "same name", 1.0)
+
+    def similar_names(self, least):
+        """Similar names within one country ("feodosia", "feodosiya") among cities sharing
+        the start of a word, so that the comparison is not quadratic. Names are compared
+        without administrative wording: "London Borough of Bexley" is Bexley."""
+        blocks = defaultdict(set)
+        for pk, names in self.names.items():
+            country = self.rows[pk].country
+            for form in names.forms:
+                for token in form.split():
+                    if len(token) >= 3 and token not in _GENERIC:
+                        blocks[(country, token[:4])].add(pk)
+        compared, matchers = set(), {}
+        for (country, _prefix), ids in blocks.items():
+            if not country or len(ids) < 2 or len(ids) > BLOCK_LIMIT:
+                continue
+            for a, b in _pairs(ids):
+                if (a, b) in compared or (a, b) in self.found:  # found: by the same name
+                    continue
+                compared.add((a, b))
+                city, other = self.rows[a], self.rows[b]
+                if self.two_places(city, other):
+                    continue
+                best = max(
+                    (
+                        _similarity(x, y, least, matchers)
+                        for x in self.names[a].forms
+                        for y in self.names[b].forms
+                        if x != y
+                    ),
+                    default=0.0,
+                )
+                if best < least:
+                    continue
+                distance = self.distance(city, other)
+                # Far apart, similar names are usually different towns (Bad Urach, Bad Wurzach).
+                if distance is None or distance <= SAME_PLACE_KM:
+                    self.consider(a, b, f"similar names ({best:.0%})", best)
+
+    def shared_keys(self):
+        """Names that reconcile's keys say are one (core, skeleton, weak; exact across a
+        border), and a name of one city that is a gazetteer name of another."""
+        index = defaultdict(list)
+        for pk, names in self.names.items():
+            for key, rank in names.keys.items():
+                index[key].append((pk, rank))
+        matches = {}  # pair -> (rank, None or the gazetteer name: (GeoNames id, as written))
+
+        def match(a, b, rank, gazetteer=None):
+            pair = (a, b) if a < b else (b, a)
+            if pair not in self.found and matches.get(pair, (9,))[0] > rank:
+                matches[pair] = (rank, gazetteer)
+
+        for entries in index.values():
+            if 1 < len(entries) <= BLOCK_LIMIT:
+                for n, (a, rank_a) in enumerate(entries):
+                    for b, rank_b in entries[n + 1 :]:
+                        if a != b:
+                            match(a, b, max(rank_a, rank_b))
+        # Gazetteer names are looked up, never indexed: most of them name nothing else.
+        for pk, names in self.names.items():
+            place = self.rows[pk].geonames_id
+            for folded, shown in names.gazetteer.items():
+                entries = index.get(folded, ())
+                if len(entries) <= BLOCK_LIMIT:
+                    for other, rank in entries:
+                        if other != pk:
+                            match(pk, other, rank, (place, shown))
+        for (a, b), (rank, gazetteer) in matches.items():
+            self._judge(a, b, rank, gazetteer)
+
+    def _judge(self, a, b, rank, gazetteer):
+        city, other = self.rows[a], self.rows[b]
+        if self.two_places(city, other):
+            return
+        d = self.distance(city, other)
+        if gazetteer is None:
+            reason = _KEY_REASONS[rank]
+        else:
+            place, shown = gazetteer
+            reason = (
+                f"same GeoNames place {place} ({shown} is one of its names"
+                if place
+                else f"a gazetteer name in common ({shown}"
+            )
+            reason += f"; {_STRENGTHS[rank]})" if rank > _CORE else ")"
+        similar = _KEY_SIMILARITY[rank]
+        if rank == _WEAK and _qualified_apart(self.names[a].written, self.names[b].written):
+            return
+        if city.country != other.country or not city.country:
+            # Across a border only where one place may be filed under either country, and
+            # where the coordinates say it is one place.
+            if d is None or d > FEW_KM:
+                return
+            if (
+                city.country
+                and other.country
+                and (city.country, other.country) not in (_FILED_TOGETHER)
+            ):
+                return
+            if city.country and other.country:
+                where = f"in {city.country} and {other.country}, {d:.1f} km apart"
+            else:
+                where = f"one of them without a country, {d:.1f} km apart"
+            self.consider(a, b, reason, similar)
+            self.consider(a, b, where)
+            return
+        # A name on its own decides within a country only when the wording, not the spelling,
+        # differs (reconcile's rule); a spelling needs the coordinates to agree.
+        limit = CLOSE_KM if gazetteer is None else SAME_PLACE_KM
+        if d is None and rank > _CORE or d is not None and d > limit:
+            return
+        self.consider(a, b, reason, similar)
+        if d is not None:
+            self.consider(a, b, f"{d:.1f} km apart")
+
+    def close_by(self, near_km):
+        """Close coordinates and a telling word in common (districts of one city share only
+        their parent's name, which name_parts sets aside), within one country: a grid of
+        cells about near_km high, each pair of cells visited once, from the lower one."""
+        cell = near_km / 111.0
+        grid = defaultdict(list)
+        for city in self.rows.values():
+            if city.has_coordinates:
+                key = (math.floor(city.latitude / cell), math.floor(city.longitude / cell))
+                grid[key].append(city)
+        words = {}
+        for (row, col), here in grid.items():
+            # A degree of longitude shrinks towards the poles: the cells are as wide in
+            # degrees, so more of them lie within near_km where the two rows are nearer one.
+            poleward = min(max(abs(row), abs(row + 2)) * cell, 90.0)
+            reach = math.ceil(1 / max(math.cos(math.radians(poleward)), 0.05))
+            for n, city in enumerate(here):
+                for other in here[n + 1 :]:
+                    self._close(city, other, near_km, words)
+            ahead = [(row, col + dc) for dc in range(1, reach + 1)]
+            ahead += [(row + 1, col + dc) for dc in range(-reach, reach + 1)]
+            for key in ahead:
+                for other in grid.get(key, ()):
+                    for city in here:
+                        self._close(city, other, near_km, words)
+
+    def _close(self, city, other, near_km, words):
+        if other.country != city.country:
+            return
+        d = self.distance(city, other)
+        if d > near_km:
+            return
+        pair = (city.pk, other.pk) if city.pk < other.pk else (other.pk, city.pk)
+        if pair not in self.found:
+            if self.two_places(city, other) or _neighbours(city.folded, other.folded):
+                return
+            for pk in pair:
+                if pk not in words:
+                    words[pk] = _words(self.names[pk].written)
+            if not words[city.pk] & words[other.pk]:
+                return
+        self.consider(city.pk, other.pk, f"{d:.1f} km apart")
 
 
 def _pairs(ids):
@@ -175,16 +449,21 @@ def _pairs(ids):
             yield a, b
 
 
-def _distance(city, other):
-    if city.has_coordinates and other.has_coordinates:
-        return distance_km(city.latitude, city.longitude, other.latitude, other.longitude)
-    return None
+def _qualified_apart(written, other_written):
+    """Do both cities' names say where they are, and differently ("Berlin – Mitte",
+    "Mitte (Hamburg)")? Then the same head is two places."""
+    where = {name_parts(name)[1] for name in written} - {""}
+    elsewhere = {name_parts(name)[1] for name in other_written} - {""}
+    return bool(where and elsewhere) and not where & elsewhere
 
 
-def _words(raw_names):
-    """Telling words of a city's names: those of the place itself, not of its qualifier."""
+def _words(written):
+    """Telling words of a city's names: those of the place itself, not of its qualifier or
+    of administrative wording ("London Borough of Bexley" says Bexley)."""
     words = set()
-    for name in raw_names:
+    for name in written:
         head, _where = name_parts(name)
-        words.update(w for w in fold(head).split() if len(w) >= 4 and w not in _GENERIC)
+        cores = [key.key for key in _keys_of(head) if key.strength is Strength.CORE]
+        for form in cores or [fold(head)]:
+            words.update(w for w in form.split() if len(w) >= 4 and w not in _GENERIC)
     return words

@@ -355,7 +355,7 @@ class City(SluggedMixin, Curated):
         "Wikidata id", max_length=20, blank=True, validators=[WIKIDATA_ID],
         help_text="For example Q38283.",
     )  # fmt: skip
-    geonames_id = models.PositiveIntegerField("GeoNames id", null=True, blank=True, db_index=True)
+    geonames_id = models.PositiveIntegerField("GeoNames id", null=True, blank=True)
     location_flag = models.CharField(
         "location check", max_length=24, blank=True, choices=LocationFlag.choices,
         help_text="Set when the coordinates or the country disagree with the gazetteer; "

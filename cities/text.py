@@ -11,7 +11,9 @@ _SPACES = re.compile(r"[^a-z0-9]+")
 def fold(name):
     """A name reduced to lower-case ASCII words: "Constanţa" and "Constanța" both give
     "constanta", "Одеса" gives "odesa", "São Paulo" gives "sao paulo"."""
-    return _SPACES.sub(" ", anyascii(name or "").lower()).strip()
+    name = name or ""
+    # anyascii costs a dictionary look-up per character: skip it where there is nothing to do.
+    return _SPACES.sub(" ", (name if name.isascii() else anyascii(name)).lower()).strip()
 
 
 _QUALIFIER = re.compile(r"\s*\([^)]*\)\s*$")

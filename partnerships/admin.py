@@ -4,9 +4,10 @@ events and stated figures, each with the sources it cites."""
 import copy
 from functools import partial
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.contrib.admin.options import IS_POPUP_VAR
 from django.core.exceptions import PermissionDenied
-from django.http import JsonResponse
+from django.http import HttpResponseRedirect, JsonResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
@@ -28,10 +29,11 @@ from cities.admin import (
 )
 from cities.dates import humanize, span
 from cities.forms import CityForm, GazetteerSelect, cite_gazetteer, label
-from cities.models import City
+from cities.models import City, NotDuplicate
 
 from . import admin_keys, admin_views  # noqa: F401  (admin_keys registers the API key admin)
 from .forms import TieForm
+from .merging import record_slug_change
 from .models import (
     Event,
     EventCitation,
@@ -46,6 +48,8 @@ from .models import (
     StatedFigureCitation,
     Tie,
     TieCitation,
+    kind_stated_reason,
+    record_tie,
     tie_count,
 )
 
@@ -185,6 +189,9 @@ class CityAdmin(CuratedAdmin):
 
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
+        if change and "slug" in form.changed_data:
+            # The old address keeps leading here: people cite the atlas's URLs.
+            record_slug_change(obj, form.initial.get("slug"))
         entry = getattr(form, "gazetteer_entry", None)
         if entry is not None:
             cite_gazetteer(obj, entry, request.user)
@@ -194,6 +201,11 @@ class CityAdmin(CuratedAdmin):
             self,
             ("duplicates/", admin_views.duplicates_view, "cities_city_duplicates"),
             ("duplicates/merge/", admin_views.merge_view, "cities_city_merge"),
+            (
+                "duplicates/not-duplicates/",
+                admin_views.not_duplicates_view,
+                "cities_city_not_duplicates",
+            ),
         )
         gazetteer_url = path(
             "gazetteer/",
@@ -276,6 +288,27 @@ class CityAdmin(CuratedAdmin):
             rows,
             add_url,
         )
+
+
+@admin.register(NotDuplicate)
+class NotDuplicateAdmin(admin.ModelAdmin):
+    """Pairs of the duplicates queue that a curator judged to be two places: who, when and
+    why. Recorded from the queue, never edited; deleting one (Editors) puts the pair back."""
+
+    list_display = ("pair", "reason", "decided_by", "decided_at")
+    list_select_related = ("city", "other", "decided_by")
+    search_fields = ("city__name", "other__name", "reason")
+    fields = readonly_fields = ("city", "other", "reason", "decided_by", "decided_at")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="pair", ordering="city__name")
+    def pair(self, obj):
+        return str(obj)
 
 
 # Organizations and memberships -------------------------------------------------------------
@@ -429,6 +462,96 @@ class TieAdmin(CuratedAdmin):
     @admin.display(description="dates", ordering="start_lower")
     def dates(self, obj):
         return period(obj.start, obj.end)
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            super().save_model(request, obj, form, change)
+        else:
+            # A sister, partner or friendship tie may state the kind of the pair's twinning of
+            # unstated kind instead of adding a tie: record_tie() decides, as for the API.
+            obj.kind_stated = record_tie(obj, user=request.user)
+        if not change or {"city_a", "city_b", "kind"} & set(form.changed_data):
+            obj.other_kinds = list(obj.same_pair())
+
+    def save_related(self, request, form, formsets, change):
+        if not getattr(form.instance, "kind_stated", None):
+            return super().save_related(request, form, formsets, change)
+        # The tie has topics and citations of its own: add to them rather than replace them.
+        citations = [c for formset in formsets for c in formset.save(commit=False)]
+        form.instance.add_claims(form.cleaned_data.get("topics", ()), citations)
+
+    def log_addition(self, request, obj, message):
+        stated = getattr(obj, "kind_stated", None)
+        if stated is None:
+            return super().log_addition(request, obj, message)
+        return self.log_change(request, obj, kind_stated_reason(stated.previous, obj.kind))
+
+    def response_add(self, request, obj, post_url_continue=None):
+        stated = getattr(obj, "kind_stated", None)
+        if stated is None or IS_POPUP_VAR in request.POST:
+            response = super().response_add(request, obj, post_url_continue)
+        else:
+            url = reverse("admin:partnerships_tie_change", args=[obj.pk])
+            self.message_user(
+                request,
+                format_html(
+                    '<a href="{}">{}</a> was already in the atlas as a twinning of unstated '
+                    "kind: its kind is now stated as {}, and what you entered was added to it "
+                    "(sources, topics, and fields it left empty) instead of a second tie.{}",
+                    url,
+                    f"{obj.city_a} – {obj.city_b}",
+                    obj.get_kind_display().lower(),
+                    self.kept_values(obj, stated.kept),
+                ),
+                messages.SUCCESS,
+            )
+            response = HttpResponseRedirect(url)
+        self.warn_of_other_kinds(request, obj)
+        return response
+
+    def response_change(self, request, obj):
+        response = super().response_change(request, obj)
+        self.warn_of_other_kinds(request, obj)
+        return response
+
+    @staticmethod
+    def kept_values(tie, kept):
+        """' It kept its own start (1959; you entered 1960).' for the fields it had."""
+        if not kept:
+            return ""
+        parts = []
+        for name, entered in kept.items():
+            field = tie._meta.get_field(name)
+            shown = dict(field.flatchoices) if field.choices else {}
+            current = getattr(tie, name)
+            parts.append(
+                f"{field.verbose_name} ({shown.get(current, current)}; you entered "
+                f"{shown.get(entered, entered)})"
+            )
+        return " It kept its own " + ", ".join(parts) + "."
+
+    def warn_of_other_kinds(self, request, obj):
+        """A pair may hold ties of several kinds (a memorandum beside a sister tie), but a
+        second kind is often the same tie named differently: say so, once, after saving."""
+        others = getattr(obj, "other_kinds", None)
+        if not others:
+            return
+        links = format_html_join(
+            ", ",
+            '<a href="{}">{}</a>',
+            ((reverse("admin:partnerships_tie_change", args=[t.pk]), t) for t in others),
+        )
+        self.message_user(
+            request,
+            format_html(
+                "These two cities also have {}. Check that this {} tie is a separate agreement, "
+                "not the same one under another kind; if it is the same, keep one and delete "
+                "the other.",
+                links,
+                obj.get_kind_display().lower(),
+            ),
+            messages.WARNING,
+        )
 
 
 # Initiatives, events and stated figures ----------------------------------------------------

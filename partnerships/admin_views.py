@@ -9,6 +9,7 @@ wires them into the Tie and City admins through get_urls().
 import io
 from pathlib import Path
 
+from django import forms
 from django.contrib import messages
 from django.contrib.sessions.backends.db import SessionStore
 from django.core.exceptions import PermissionDenied
@@ -18,12 +19,13 @@ from django.http import HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
+from django.utils.http import urlencode
 from django.utils.text import capfirst
 from django.views.decorators.http import require_POST
 from django_countries import countries
 
 from cities.duplicates import find_duplicate_cities
-from cities.models import City, Verification
+from cities.models import City, NotDuplicate, Verification
 
 from . import curation
 from .forms import ImportForm, MergeForm, source_for
@@ -55,7 +57,8 @@ SUMMARY_LABELS = [
     ("ties_created", "ties created"),
     ("ties_already_in_atlas", "rows confirming a tie already in the atlas"),
     ("rows_repeating_a_pair", "rows repeating a pair listed earlier (skipped as duplicates)"),
-    ("ties_updated", "ties completed (status or dates)"),
+    ("ties_updated", "ties completed (kind, status or dates)"),
+    ("ties_kind_stated", "twinnings of unstated kind given the kind a row states"),
     ("citations_created", "citations added"),
     ("sources_created", "sources created"),
 ]
@@ -253,13 +256,21 @@ def can_merge(model_admin, request):
     return model_admin.has_change_permission(request) and model_admin.has_delete_permission(request)
 
 
+def duplicates_url(country="", page=""):
+    """The duplicates queue, as the curator left it (country and page)."""
+    query = urlencode({k: v for k, v in (("country", country), ("page", page)) if v})
+    return reverse("admin:cities_city_duplicates") + (f"?{query}" if query else "")
+
+
 def duplicates_view(request, model_admin):
     """The likely duplicate pairs, best first, with what tells them apart."""
     if not model_admin.has_view_permission(request):
         raise PermissionDenied
     country = request.GET.get("country", "")
-    cities = City.objects.filter(country=country) if country else None
-    candidates = find_duplicate_cities(cities)
+    candidates = find_duplicate_cities()
+    if country:
+        # Either end: a pair across a border (FR and GP) shows under both countries.
+        candidates = [c for c in candidates if country in (c.city.country, c.other.country)]
     page = Paginator(candidates, DUPLICATES_PER_PAGE).get_page(request.GET.get("page"))
     ids = {c.city.pk for c in page} | {c.other.pk for c in page}
     counts = tie_counts(ids) if ids else {}
@@ -277,8 +288,61 @@ def duplicates_view(request, model_admin):
         country=country,
         countries=sorted(((c, countries.name(c)) for c in codes.distinct()), key=lambda c: c[1]),
         can_merge=can_merge(model_admin, request),
+        can_dismiss=model_admin.has_change_permission(request),
     )
     return TemplateResponse(request, "admin/cities/city/duplicates.html", context)
+
+
+class NotDuplicateForm(forms.Form):
+    """A pair of the queue judged to be two places, and why."""
+
+    city = forms.ModelChoiceField(City.objects.all())
+    other = forms.ModelChoiceField(City.objects.all())
+    reason = forms.CharField(
+        label="Why are they two places?",
+        max_length=1000,
+        error_messages={
+            "required": "Say why these are two places, in words another researcher will "
+            "understand: for example “two different boroughs of London”."
+        },
+    )
+
+    def clean(self):
+        data = super().clean()
+        city, other = data.get("city"), data.get("other")
+        if city and other:
+            if city == other:
+                raise forms.ValidationError("A city cannot be a duplicate of itself.")
+            # Recorded once per pair, the lower id first, whichever way it was posted.
+            data["city"], data["other"] = sorted((city, other), key=lambda c: c.pk)
+        return data
+
+
+@require_POST
+def not_duplicates_view(request, model_admin):
+    """Record that a pair of the queue is two places: who, when and why. The pair never
+    comes back; an Editor brings it back by deleting the decision."""
+    if not model_admin.has_change_permission(request):
+        raise PermissionDenied
+    back = duplicates_url(request.POST.get("country", ""), request.POST.get("page", ""))
+    form = NotDuplicateForm(request.POST)
+    if not form.is_valid():
+        problems = " ".join(m for errors in form.errors.values() for m in errors)
+        messages.error(request, f"Nothing was recorded. {problems}")
+        return HttpResponseRedirect(back)
+    city, other, reason = (form.cleaned_data[k] for k in ("city", "other", "reason"))
+    decision, created = NotDuplicate.objects.get_or_create(
+        city=city, other=other, defaults={"reason": reason, "decided_by": request.user}
+    )
+    if not created:
+        messages.info(request, f"{city} and {other} were already recorded as two places.")
+        return HttpResponseRedirect(back)
+    model_admin.log_change(request, city, f"Not a duplicate of {other}: {reason}")
+    messages.success(
+        request,
+        f"{city} and {other} are recorded as two places; the pair leaves the duplicates queue.",
+    )
+    return HttpResponseRedirect(back)
 
 
 class _Rollback(Exception):
@@ -323,10 +387,8 @@ def merge_view(request, model_admin):
     """Confirm, then merge one city into another (POST twice: ask, then do)."""
     if not can_merge(model_admin, request):
         raise PermissionDenied
-    back = reverse("admin:cities_city_duplicates")
     country = request.POST.get("country", "")
-    if country:
-        back += f"?country={country}"
+    back = duplicates_url(country)
     form = MergeForm(request.POST)
     if not form.is_valid():
         messages.error(
@@ -343,9 +405,13 @@ def merge_view(request, model_admin):
     summary = merge_summary(report)
     model_admin.log_change(request, report.kept, f"Merged {report.merged_name}; {summary}.")
     kept_url = reverse("admin:cities_city_change", args=[report.kept.pk])
+    addresses = [reverse("partnerships:city_detail", args=[slug]) for slug in report.redirects]
     done = format_html(
-        'Merged {} into <a href="{}">{}</a>. {}.',
+        'Merged {} into <a href="{}">{}</a>. {}. {} now {} to it for good.',
         report.merged_name, kept_url, report.kept, capfirst(summary),
+        ("Its web address " if len(addresses) == 1 else "Its web addresses ")
+        + ", ".join(addresses),
+        "leads" if len(addresses) == 1 else "lead",
     )  # fmt: skip
     messages.success(request, done)
     return HttpResponseRedirect(back)

@@ -46,7 +46,7 @@ from rest_framework.reverse import reverse
 from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from cities.models import City, CityCitation, Source, Theme
+from cities.models import City, CityCitation, SlugRedirect, Source, Theme
 from cities.serializers import SourceSerializer, ThemeSerializer
 
 from . import exports
@@ -295,7 +295,16 @@ def documented_writes(read, write, name):
 
 @extend_schema_view(
     list=extend_schema(summary="Cities, with alternate names and stated figures"),
-    retrieve=extend_schema(summary="One city, with its citations"),
+    retrieve=extend_schema(
+        summary="One city, with its citations",
+        responses={
+            200: CityWithFiguresDetailSerializer,
+            301: OpenApiResponse(
+                description="The slug named the city before a merge or a rename: Location "
+                "gives its address now."
+            ),
+        },
+    ),
 )
 class CityViewSet(ApiViewMixin, viewsets.ReadOnlyModelViewSet):
     """Cities, by slug. `q` searches every name (native script, former names), ignoring case
@@ -323,6 +332,24 @@ class CityViewSet(ApiViewMixin, viewsets.ReadOnlyModelViewSet):
         if self.action == "retrieve":
             return CityWithFiguresDetailSerializer
         return super().get_serializer_class()
+
+    def retrieve(self, request, *args, **kwargs):
+        try:
+            return super().retrieve(request, *args, **kwargs)
+        except exceptions.NotFound:
+            # A slug from before a merge or a rename answers 301 with the city's address.
+            slug = kwargs[self.lookup_url_kwarg or self.lookup_field]
+            moved = (
+                SlugRedirect.objects.filter(slug=slug).values_list("city__slug", flat=True).first()
+            )
+            if moved is None:
+                raise
+            url = reverse("api:city-detail", kwargs={"slug": moved}, request=request)
+            query = request.META.get("QUERY_STRING")
+            location = f"{url}?{query}" if query else url
+            return Response(
+                status=status.HTTP_301_MOVED_PERMANENTLY, headers={"Location": location}
+            )
 
 
 @extend_schema_view(

@@ -4,6 +4,10 @@ import uuid
 from pathlib import Path
 
 from django import forms
+from django.core.exceptions import NON_FIELD_ERRORS
+from django.urls import reverse
+from django.utils.html import conditional_escape, format_html
+from django.utils.safestring import mark_safe
 
 from cities.models import City
 
@@ -15,7 +19,7 @@ from .importing import (
     read_table,
     resolve_mapping,
 )
-from .models import Tie, TieKind
+from .models import KIND_ALREADY_STATED, Tie, TieKind
 
 # Big enough for the shared Wikipedia file ten times over; bigger files belong to the command.
 IMPORT_MAX_BYTES = 20 * 1024 * 1024
@@ -38,8 +42,27 @@ class TieForm(forms.ModelForm):
         }
         help_texts = {
             "city_b": "Either order will do: the tie shows on both cities.",
+            "kind": "A sister, partner or friendship tie for two cities whose tie is recorded "
+            "as a twinning of unstated kind states that tie's kind (its sources and history "
+            "stay) rather than adding a second tie.",
             "end": "Only when the tie ended or was suspended and a source says when.",
         }
+
+    def add_error(self, field, error):
+        # The model words the refusal of a twinning of unstated kind beside a stated one for
+        # every client; here the tie it names becomes a link to that tie's page.
+        for item in getattr(error, "error_dict", {}).get(NON_FIELD_ERRORS, []):
+            if item.code == "kind_already_stated":
+                link = format_html(
+                    '<a href="{}">{}</a>',
+                    reverse("admin:partnerships_tie_change", args=[item.params["id"]]),
+                    item.params["tie"],
+                )
+                # The message is the model's constant; both values are escaped.
+                kind = conditional_escape(item.params["kind"])
+                item.message = mark_safe(KIND_ALREADY_STATED % {"kind": kind, "tie": link})
+                item.params = None
+        super().add_error(field, error)
 
 
 class ImportForm(forms.Form):

@@ -40,7 +40,7 @@ from cities.models import AlternateName, City, CityCitation, NameKind, Source, S
 from cities.text import fold as fold_name
 from cities.text import name_parts
 
-from .models import Tie, TieCitation, TieKind, TieStatus
+from .models import TWINNING_KINDS, Tie, TieCitation, TieKind, TieStatus, kind_stated_reason
 
 # A name that matches only once qualifiers are dropped ("Setagaya (Tokyo)" and "Setagaya")
 # needs closer coordinates to count as the same place.
@@ -601,6 +601,7 @@ class ImportPlan:
             "ties_already_in_atlas": actions["cited"],
             "rows_repeating_a_pair": actions["repeated"],
             "ties_updated": len(self.updated_ties),
+            "ties_kind_stated": actions["upgraded"],
             "citations_created": len(self.tie_citations) + len(self.city_citations),
             "sources_created": int(self.source_is_new) + len(self.url_sources),
         }
@@ -734,9 +735,6 @@ def _finish_places(plan, places, source):
                 plan.city_citations.append(CityCitation(city=city, source=source, locator=locator))
 
 
-TWINNING_KINDS = {TieKind.SISTER, TieKind.PARTNER, TieKind.FRIENDSHIP}
-
-
 class _TieBook:
     """The ties of the atlas and of the plan, by unordered pair, so that a pair listed from
     both ends, or already in the atlas, becomes one tie citing every row that lists it."""
@@ -752,6 +750,7 @@ class _TieBook:
         for pk, a, b, kind, status, start, end in rows:
             self.existing[frozenset((a, b))][kind] = (pk, status, start, end)
         self.loaded = {}
+        self.stated = set()  # ids of atlas ties whose kind the file states
         self.planned = {}  # ({a, b}, kind) → (tie, first row)
         self.cited = set()
         if source.pk:
@@ -763,9 +762,12 @@ class _TieBook:
         self.url_loaded = set()
 
     def _existing_tie(self, pair, kind):
+        """(the atlas's tie a row of `kind` names, "cited"), or (None, None). A row that
+        states the kind of the pair's twinning of unstated kind gives it that kind:
+        (tie, "upgraded"), the tie marked `kind_stated_from`."""
         kinds = self.existing.get(pair)
         if not kinds:
-            return None
+            return None, None
         if kind in kinds:
             pk, status, start, end = kinds[kind]
         elif kind == TieKind.UNSPECIFIED and kinds.keys() & TWINNING_KINDS:
@@ -773,27 +775,56 @@ class _TieBook:
             # recorded (sister, partner, friendship), but not a memorandum or another tie:
             # citing it there would claim more than the list says.
             pk, status, start, end = min(kinds[k] for k in kinds.keys() & TWINNING_KINDS)
+        elif kind in TWINNING_KINDS and TieKind.UNSPECIFIED in kinds:
+            # A row saying sister, partner or friendship states the kind of the pair's
+            # twinning of unstated kind, rather than adding a second tie beside it.
+            pk, status, start, end = kinds[kind] = kinds.pop(TieKind.UNSPECIFIED)
+            tie = self.loaded.setdefault(pk, Tie(pk=pk, status=status, start=start, end=end))
+            tie.kind, tie.kind_stated_from = kind, TieKind.UNSPECIFIED
+            self.stated.add(pk)
+            self.plan.updated_ties.append(tie)
+            return tie, "upgraded"
         else:
-            return None
+            return None, None
         if pk not in self.loaded:
             self.loaded[pk] = Tie(pk=pk, kind=kind, status=status, start=start, end=end)
-        return self.loaded[pk]
+        return self.loaded[pk], "cited"
+
+    def _planned_tie(self, pair, kind):
+        """The tie an earlier row plans for the pair, and that row's number: of the same kind,
+        the twinning a row of unstated kind confirms, or the twinning of unstated kind that
+        a row of stated kind gives its kind. None when there is none."""
+        if (pair, kind) in self.planned:
+            return self.planned[(pair, kind)]
+        if kind == TieKind.UNSPECIFIED:
+            found = [self.planned[(pair, k)] for k in TWINNING_KINDS if (pair, k) in self.planned]
+            return min(found, key=lambda planned: planned[1]) if found else None
+        if kind in TWINNING_KINDS and (pair, TieKind.UNSPECIFIED) in self.planned:
+            tie, first = self.planned.pop((pair, TieKind.UNSPECIFIED))
+            tie.kind = kind
+            self.planned[(pair, kind)] = (tie, first)
+            return tie, first
+        return None
 
     def add(self, row, place_a, place_b, kind):
         pair = frozenset((place_a.uid, place_b.uid))
         locator = f"row {row.number}"
-        tie = None
+        tie = action = None
         if not (place_a.is_new or place_b.is_new):
-            tie = self._existing_tie(pair, kind)
+            tie, action = self._existing_tie(pair, kind)
         if tie is not None:
-            outcome = Outcome(row.number, "cited", f"already in the atlas as tie {tie.pk}", tie)
+            if action == "upgraded":
+                detail = f"states the kind of tie {tie.pk}: {tie.kind_stated_from} → {tie.kind}"
+            else:
+                detail = f"already in the atlas as tie {tie.pk}"
+            outcome = Outcome(row.number, action, detail, tie)
             if (tie.pk, locator) not in self.cited:
                 self.cited.add((tie.pk, locator))
                 self.plan.tie_citations.append(
                     TieCitation(tie_id=tie.pk, source=self.source, locator=locator)
                 )
-        elif (pair, kind) in self.planned:
-            tie, first = self.planned[(pair, kind)]
+        elif (planned := self._planned_tie(pair, kind)) is not None:
+            tie, first = planned
             outcome = Outcome(row.number, "repeated", f"same pair as row {first}", tie)
             self.plan.tie_citations.append(
                 TieCitation(tie=tie, source=self.source, locator=locator)
@@ -864,6 +895,8 @@ class _TieBook:
         for i, light in enumerate(self.plan.updated_ties):
             tie = full[light.pk]
             tie.status, tie.start, tie.end = light.status, light.start, light.end
+            if light.pk in self.stated:
+                tie.kind, tie.kind_stated_from = light.kind, light.kind_stated_from
             self.plan.updated_ties[i] = tie
 
 
@@ -923,11 +956,16 @@ def apply_import(plan, user=None, change_reason=None, progress=False):
         for tie in plan.updated_ties:
             tie.derive_dates()
             tie.updated_at = now
+            if getattr(tie, "kind_stated_from", None):
+                tie._change_reason = (
+                    f"{kind_stated_reason(tie.kind_stated_from, tie.kind)} ({reason})"
+                )
         if plan.updated_ties:
             bulk_update_with_history(
                 plan.updated_ties,
                 Tie,
                 [
+                    "kind",
                     "status",
                     "start",
                     "start_lower",

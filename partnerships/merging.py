@@ -1,16 +1,26 @@
-"""Duplicate cities merged into one.
+"""Duplicate cities merged into one, and the addresses they leave behind.
 
 `merge_cities(keep, other)` moves everything that points at `other` onto `keep` in one
-transaction and records it in the edit history.
+transaction and records it in the edit history; `other`'s slug keeps leading to `keep` (a
+SlugRedirect). `record_slug_change(city, old_slug)` does the same for a city whose slug a
+curator changes: people cite the atlas's addresses, so none stops working.
 """
 
 from dataclasses import dataclass, field
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 from simple_history.models import HistoricalChanges
 
-from cities.models import AlternateName, City, NameKind, Verification
+from cities.models import (
+    AlternateName,
+    City,
+    NameKind,
+    NotDuplicate,
+    SlugRedirect,
+    Verification,
+)
 
 from .models import Membership, Tie
 
@@ -28,6 +38,7 @@ class MergeReport:
     collapsed_ties: list = field(default_factory=list)  # (removed tie id, kept tie id)
     dropped_self_ties: list = field(default_factory=list)  # descriptions, with their citations
     conflicts: list = field(default_factory=list)  # field values that could not both be kept
+    redirects: list = field(default_factory=list)  # old slugs that now lead to the kept city
 
     def count(self, what, n=1):
         if n:
@@ -181,6 +192,47 @@ def _merge_names(keep, other, user, reason, report):
         report.count("alternate names")
 
 
+def _merge_identity(keep, other, report):
+    """What names the place rather than describes it: the merged city's gazetteer names
+    (those the kept city lacks), its old addresses and its own, which lead to the kept city
+    from now on, and the curators' decisions that it is not some third city."""
+    known = [*keep.search_names.values_list("folded", flat=True), keep.folded_name]
+    other.search_names.filter(folded__in=known).delete()
+    other.search_names.update(city=keep)
+    report.redirects = sorted([*other.old_slugs.values_list("slug", flat=True), other.slug])
+    other.old_slugs.update(city=keep)
+    SlugRedirect.objects.update_or_create(slug=other.slug, defaults={"city": keep})
+    SlugRedirect.objects.filter(slug=keep.slug).delete()
+    # "Not duplicates" of the merged city hold for the kept one: it is the same place.
+    decided = {
+        b if a == keep.pk else a
+        for a, b in NotDuplicate.objects.filter(Q(city=keep) | Q(other=keep)).values_list(
+            "city_id", "other_id"
+        )
+    }
+    for decision in NotDuplicate.objects.filter(Q(city=other) | Q(other=other)):
+        third = decision.other_id if decision.city_id == other.pk else decision.city_id
+        if third == keep.pk or third in decided:
+            decision.delete()
+            continue
+        decided.add(third)
+        decision.city_id, decision.other_id = sorted((keep.pk, third))
+        decision.save(update_fields=["city", "other"])
+
+
+def record_slug_change(city, old_slug):
+    """Keep `old_slug`, which named `city` until now, leading to it for good.
+
+    Called wherever a city's slug changes (the admin's save); the new slug, if it was an
+    old address of some city, is that no longer: it names this city now.
+    """
+    if not old_slug or old_slug == city.slug:
+        return
+    with transaction.atomic():
+        SlugRedirect.objects.filter(slug=city.slug).delete()
+        SlugRedirect.objects.update_or_create(slug=old_slug, defaults={"city": city})
+
+
 def _move_remaining(keep, other, user, reason, report, handled):
     """Point every other relation at `keep`: initiatives, events, stated figures, an
     organization's headquarters, and any relation added to the model later, so that a merge
@@ -193,7 +245,7 @@ def _move_remaining(keep, other, user, reason, report, handled):
         # through their relation below, not through their own foreign keys.
         if issubclass(model, HistoricalChanges) or model._meta.auto_created:
             continue
-        if relation.name in handled:
+        if relation.name in handled or model in handled:
             continue
         if relation.many_to_many:
             through = relation.through
@@ -227,6 +279,9 @@ def merge_cities(keep, other, user=None, reason=None):
     with all their citations; a tie between the two cities would become a self-tie and is
     removed and reported. `other`'s name stays as an alternate name, empty fields of `keep`
     are filled from `other`, differing values are reported and written to the curator notes.
+    `other`'s slug, and every old slug that led to it, lead to `keep` from now on; its
+    gazetteer names move too (those `keep` lacks), and so do the curators' decisions that it
+    is not some third city.
     """
     if keep.pk == other.pk:
         raise ValueError("A city cannot be merged into itself.")
@@ -241,8 +296,10 @@ def merge_cities(keep, other, user=None, reason=None):
         _citations_onto(other, keep, user, reason, report, "city citations")
         _merge_names(keep, other, user, reason, report)
         keep.themes.add(*other.themes.all())
+        _merge_identity(keep, other, report)
         handled = {
             "ties_as_a", "ties_as_b", "memberships", "citations", "alternate_names", "themes",
+            "search_names", "old_slugs", NotDuplicate,
         }  # fmt: skip
         _move_remaining(keep, other, user, reason, report, handled)
         _fill_from(keep, other, _FILLABLE, report, "")

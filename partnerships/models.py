@@ -1,10 +1,11 @@
 import hashlib
 import hmac
 import secrets
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import models
+from django.db import models, transaction
 from django.db.models import Count, F, Prefetch, Q
 from django.db.models.functions import Greatest, Least
 from django.urls import reverse
@@ -20,6 +21,7 @@ from cities.models import (
     SlugManager,
     Source,
     Theme,
+    Verification,
     bound_field,
     choices_constraint,
     count_of,
@@ -31,6 +33,10 @@ END_BEFORE_START = "The end date lies before the start date."
 DUPLICATE_TIE = (
     "These two cities already have a tie of this kind (entered the other way round counts "
     "too): edit that tie instead."
+)
+KIND_ALREADY_STATED = (
+    "These two cities already have a %(kind)s tie: %(tie)s. A twinning whose kind is not "
+    "stated only confirms it: cite your source on that tie instead."
 )
 
 
@@ -158,6 +164,11 @@ class TieKind(models.TextChoices):
     UNSPECIFIED = "unspecified", "Twinning (kind not stated by the source)"
 
 
+# The kinds a twinning of unstated kind may turn out to be: a source that states one of them
+# for the pair states the kind of its *unspecified* tie rather than adding a second tie.
+TWINNING_KINDS = frozenset({TieKind.SISTER, TieKind.PARTNER, TieKind.FRIENDSHIP})
+
+
 class TieStatus(models.TextChoices):
     ACTIVE = "active", "Active"
     SUSPENDED = "suspended", "Suspended"
@@ -280,9 +291,37 @@ class Tie(EDTFMixin, Curated):
     def get_absolute_url(self):
         return reverse("partnerships:tie_detail", kwargs={"pk": self.pk})
 
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        tie = super().from_db(db, field_names, values)
+        # The kind as saved, so that clean() tells a change of kind from an edit of the rest.
+        tie._saved_kind = tie.__dict__.get("kind")
+        return tie
+
     def partner_of(self, city):
         """The other end of the tie as seen from `city`."""
         return self.city_b if self.city_a_id == city.pk else self.city_a
+
+    def same_pair(self):
+        """The other ties between this tie's two cities, of any kind."""
+        ties = Tie.objects.between(self.city_a_id, self.city_b_id).select_related(
+            "city_a", "city_b"
+        )
+        return ties.exclude(pk=self.pk) if self.pk else ties
+
+    def unspecified_tie(self):
+        """The pair's tie of unstated kind that this new sister, partner or friendship tie
+        states the kind of (record_tie() saves it there), or None."""
+        if self.pk or self.kind not in TWINNING_KINDS or not (self.city_a_id and self.city_b_id):
+            return None
+        return self.same_pair().filter(kind=TieKind.UNSPECIFIED).order_by("pk").first()
+
+    def stated_twinning(self):
+        """For a tie of unstated kind, new or just given that kind: the pair's sister, partner
+        or friendship tie, which it would only repeat; else None."""
+        if self.kind != TieKind.UNSPECIFIED or getattr(self, "_saved_kind", None) == self.kind:
+            return None
+        return self.same_pair().filter(kind__in=TWINNING_KINDS).order_by("pk").first()
 
     def clean(self):
         errors = {}
@@ -294,10 +333,100 @@ class Tie(EDTFMixin, Curated):
             existing = Tie.objects.between(self.city_a_id, self.city_b_id).filter(kind=self.kind)
             if self.pk:
                 existing = existing.exclude(pk=self.pk)
+            stated = self.stated_twinning()
             if existing.exists():
                 errors["__all__"] = [ValidationError(DUPLICATE_TIE, code="duplicate_tie")]
+            elif stated:
+                errors["__all__"] = [
+                    ValidationError(
+                        KIND_ALREADY_STATED,
+                        code="kind_already_stated",
+                        params={
+                            "kind": stated.get_kind_display().lower(),
+                            "tie": f"{stated} (id {stated.pk})",
+                            "id": stated.pk,
+                        },
+                    )
+                ]
         check_dates(self, errors)
         self.explain(errors)
+
+    def add_claims(self, topics=(), citations=()):
+        """Add topics and unsaved citations to this saved tie, leaving out the citations it
+        already has (same source and locator)."""
+        if topics:
+            self.topics.add(*topics)
+        cited = set(self.citations.values_list("source_id", "locator"))
+        for citation in citations:
+            if (citation.source_id, citation.locator) not in cited:
+                cited.add((citation.source_id, citation.locator))
+                citation.tie = self
+                citation.save()
+
+
+def kind_stated_reason(previous, kind):
+    """The edit history's reason for stating a tie's kind: "Kind stated: unspecified → sister"."""
+    return f"Kind stated: {previous} → {kind}"
+
+
+@dataclass
+class KindStated:
+    """What record_tie() did instead of adding a tie: the kind it replaced, and the values
+    entered for fields the tie already had, which it kept."""
+
+    previous: str
+    kept: dict
+
+
+# What a tie whose kind gets stated takes from the entry, each only where it has nothing:
+# (fields taken together, their empty values). Dates go together, so that an entered end
+# never meets a kept start it was not checked against.
+_FILLED = [
+    (("status",), (TieStatus.UNKNOWN,)),
+    (("start", "end", "date_basis"), ("", "", DateBasis.UNKNOWN)),
+    (("summary",), ("",)),
+    (("curator_notes",), ("",)),
+    (("verification",), (Verification.UNVERIFIED,)),
+]
+
+
+def record_tie(tie, *, topics=(), citations=(), user=None):
+    """Save the new, validated `tie` with its topics and (unsaved) citations.
+
+    A sister, partner or friendship tie for a pair whose tie is *unspecified* states that
+    tie's kind instead of adding a second tie: `tie` takes the other's place (its id, history
+    and citations) and keeps that tie's values except where it had none. The change is in the
+    edit history as "Kind stated: unspecified → sister" by `user`. Returns a KindStated then,
+    and None when it saved a tie of its own.
+    """
+    with transaction.atomic():
+        target = tie.unspecified_tie()
+        if target is None:
+            tie.save()
+            tie.add_claims(topics, citations)
+            return None
+        kept = {}
+        for names, empty in _FILLED:
+            current = tuple(getattr(target, name) for name in names)
+            entered = tuple(getattr(tie, name) for name in names)
+            if current == empty:
+                continue
+            kept.update(
+                (name, value)
+                for name, value, was, blank in zip(names, entered, current, empty, strict=True)
+                if value not in (blank, was)
+            )
+            for name, value in zip(names, current, strict=True):
+                setattr(tie, name, value)
+        tie.pk, tie.created_at = target.pk, target.created_at
+        tie._state.adding = False
+        tie._change_reason = kind_stated_reason(target.kind, tie.kind)
+        if user is not None:
+            tie._history_user = user
+        tie.save()
+        tie._saved_kind = tie.kind
+        tie.add_claims(topics, citations)
+    return KindStated(previous=target.kind, kept=kept)
 
 
 def tie_count():

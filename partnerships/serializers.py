@@ -10,6 +10,7 @@ from django.core.exceptions import NON_FIELD_ERRORS
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
 from rest_framework import serializers
+from rest_framework.reverse import reverse
 from rest_framework.settings import api_settings
 
 from cities.models import City, Source, Theme
@@ -34,6 +35,7 @@ from .models import (
     StatedFigure,
     Tie,
     TieCitation,
+    record_tie,
 )
 
 
@@ -373,12 +375,10 @@ class CleanedModelSerializer(serializers.ModelSerializer):
         try:
             instance.full_clean()
         except DjangoValidationError as error:
-            raise serializers.ValidationError(as_field_errors(error)) from None
+            raise serializers.ValidationError(as_field_errors(self.explain(error))) from None
         try:
             with transaction.atomic():
-                instance.save()
-                for name, values in many.items():
-                    getattr(instance, name).set(values)
+                self.save_instance(instance, many)
         except IntegrityError:
             # Another request wrote the same row between full_clean() and save().
             raise serializers.ValidationError(
@@ -387,15 +387,47 @@ class CleanedModelSerializer(serializers.ModelSerializer):
             ) from None  # fmt: skip
         return instance
 
+    def explain(self, error):
+        """The model's ValidationError, as the answer should word it."""
+        return error
+
+    def save_instance(self, instance, many):
+        """Write the validated `instance` and its many-to-many values (in a transaction)."""
+        instance.save()
+        for name, values in many.items():
+            getattr(instance, name).set(values)
+
     def to_representation(self, instance):
         return self.read_serializer_class(instance, context=self.context).data
 
 
 class TieWriteSerializer(CleanedModelSerializer):
+    """A new sister, partner or friendship tie for a pair whose tie is *unspecified* states
+    that tie's kind (record_tie()); `kind_stated` then says so and the API answers 200 with
+    that tie rather than 201."""
+
     read_serializer_class = TieSerializer
     city_a = slug_of(City, "city")
     city_b = slug_of(City, "city")
     topics = slug_of(Theme, "theme", many=True, required=False)
+    kind_stated = None
+
+    def explain(self, error):
+        # The model names the tie a twinning of unstated kind would repeat; give its address.
+        for item in getattr(error, "error_dict", {}).get(NON_FIELD_ERRORS, []):
+            if item.code == "kind_already_stated":
+                url = reverse(
+                    f"{API}:tie-detail", args=[item.params["id"]], request=self.context["request"]
+                )
+                item.params = {**item.params, "tie": f"{item.params['tie']}, {url}"}
+        return error
+
+    def save_instance(self, instance, many):
+        if instance.pk is not None:
+            return super().save_instance(instance, many)
+        self.kind_stated = record_tie(
+            instance, topics=many.get("topics", ()), user=self.context["request"].user
+        )
 
     class Meta:
         model = Tie

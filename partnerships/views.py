@@ -22,7 +22,7 @@ from django.http import JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 
-from cities.models import City, CityCitation, Source
+from cities.models import City, CityCitation, SlugRedirect, Source
 from cities.text import fold
 
 from . import comparison, profiles
@@ -117,6 +117,12 @@ def city_list(request):
 def city_detail(request, slug):
     city = City.objects.prefetch_related("alternate_names", "themes").filter(slug=slug).first()
     if city is None:
+        # An address from before a merge or a rename leads to the city for good.
+        moved = SlugRedirect.objects.filter(slug=slug).values_list("city__slug", flat=True).first()
+        if moved is not None:
+            url = reverse("partnerships:city_detail", args=[moved])
+            query = request.META.get("QUERY_STRING")
+            return redirect(f"{url}?{query}" if query else url, permanent=True)
         return not_found(request, "city", slug, suggest_cities(slug))
     return render(request, "cities/city_detail.html", profiles.city_profile(city))
 

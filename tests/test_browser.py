@@ -29,7 +29,7 @@ pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parents[1]
 # The shared data lives beside the project, never inside it.
-SHARED_FILE = ROOT.parent / "shared" / "data" / "twin-cities-wikipedia.csv"
+SHARED_FILE = ROOT / "data" / "twin-cities-wikipedia.csv"
 CHROMIUM = Path("/usr/bin/chromium")
 VNU_JAR = ROOT / "node_modules" / "vnu-jar" / "build" / "dist" / "vnu.jar"
 SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"

@@ -56,16 +56,6 @@ class Migration(migrations.Migration):
             name='location_flag',
             field=models.CharField(blank=True, choices=[('coordinates_disagree', "Coordinates far from the gazetteer's place"), ('outside_country', "Coordinates outside the city's country"), ('country_differs', 'The gazetteer files it under another country')], help_text='Set when the coordinates or the country disagree with the gazetteer; cleared by a curator who has checked them.', max_length=24, verbose_name='location check'),
         ),
-        migrations.AlterField(
-            model_name='city',
-            name='geonames_id',
-            field=models.PositiveIntegerField(blank=True, db_index=True, null=True, verbose_name='GeoNames id'),
-        ),
-        migrations.AlterField(
-            model_name='historicalcity',
-            name='geonames_id',
-            field=models.PositiveIntegerField(blank=True, db_index=True, null=True, verbose_name='GeoNames id'),
-        ),
         migrations.AddConstraint(
             model_name='city',
             constraint=models.CheckConstraint(condition=models.Q(('location_flag', ''), ('location_flag__in', ['coordinates_disagree', 'outside_country', 'country_differs']), _connector='OR'), name='city_location_flag_valid', violation_error_message='Choose one of the listed location checks.'),

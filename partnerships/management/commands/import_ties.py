@@ -142,6 +142,12 @@ class Command(BaseCommand):
             f"{figures['rows_repeating_a_pair']:,} rows repeat a pair listed earlier; "
             f"{figures['citations_created']:,} citations."
         )
+        if figures["ties_kind_stated"]:
+            out.write(
+                f"Kinds stated: {figures['ties_kind_stated']:,} twinnings of unstated kind "
+                f"{verb} given the kind (sister, partner, friendship) a row states, instead of "
+                "a second tie."
+            )
         if plan.rejected:
             out.write(f"Rejected: {len(plan.rejected):,} rows.")
             for number, reason, _cells in plan.rejected[: options["show"]]:
