@@ -16,10 +16,11 @@ from dataclasses import dataclass, field
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.text import slugify
 from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
 from . import gazetteer, reconcile
-from .models import AlternateName, City, CityCitation, LocationFlag, SearchName
+from .models import AlternateName, City, CityCitation, LocationFlag, SearchName, SlugRedirect
 from .text import fold
 
 # A gazetteer place of another country this close to a city's coordinates, with no place of
@@ -172,3 +173,68 @@ def link_cities(cities=None, *, tables=reconcile.TABLES, user=None, dry_run=Fals
         bulk_create_with_history(citations, CityCitation, **history)
         SearchName.objects.bulk_create(names, batch_size=BATCH)
     return report
+
+
+def promote_plain_slugs(user=None):
+    """Give the plain slug of a name shared by several cities to the most populous of them
+    (/cities/london/ is London, England; London, Ontario becomes london-ca), keeping every
+    slug a city gives up as a redirect to it when no other city takes it. Returns the cities
+    whose slug changed. Names whose populations are unknown are left as they are."""
+    groups = {}
+    for city in City.objects.only("pk", "name", "slug", "country", "population"):
+        groups.setdefault(slugify(fold(city.name))[:80], []).append(city)
+    taken = set(City.objects.values_list("slug", flat=True))
+    displaced, promoted = [], []
+    for base, cities in groups.items():
+        known = [c for c in cities if c.population]
+        if len(cities) < 2 or not known or not base:
+            continue
+        best = max(known, key=lambda c: (c.population, -c.pk))
+        if best.slug == base:
+            continue
+        owner = next((c for c in cities if c.slug == base), None)
+        if owner is not None:
+            owner.old_slug, owner.slug = (
+                owner.slug,
+                _free_slug(f"{base}-{owner.country.lower()}", taken),
+            )
+            displaced.append(owner)
+        elif base in taken:
+            continue  # a city of another name holds it (a merge's redirect target, say)
+        best.old_slug, best.slug = best.slug, base
+        taken.add(base)
+        promoted.append(best)
+    if not promoted:
+        return []
+    history = {
+        "batch_size": BATCH,
+        "default_user": user,
+        "default_change_reason": "The plain slug of a shared name goes to its most populous city",
+    }
+    now = timezone.now()
+    with transaction.atomic():
+        # Displaced cities first, so that no two cities hold one slug at any moment.
+        for batch in (displaced, promoted):
+            for city in batch:
+                city.updated_at = now
+            bulk_update_with_history(batch, City, ["slug", "updated_at"], **history)
+        reused = {city.slug for city in promoted}
+        SlugRedirect.objects.filter(slug__in=[c.slug for c in displaced + promoted]).delete()
+        SlugRedirect.objects.bulk_create(
+            [
+                SlugRedirect(slug=city.old_slug, city=city)
+                for city in displaced + promoted
+                if city.old_slug not in reused
+            ],
+            batch_size=BATCH,
+        )
+    return displaced + promoted
+
+
+def _free_slug(slug, taken):
+    candidate, n = slug, 1
+    while candidate in taken:
+        n += 1
+        candidate = f"{slug}-{n}"
+    taken.add(candidate)
+    return candidate

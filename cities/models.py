@@ -2,7 +2,18 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
-from django.db.models import Count, Exists, F, IntegerField, OuterRef, Q, Subquery, Value
+from django.db.models import (
+    Case,
+    Count,
+    Exists,
+    F,
+    IntegerField,
+    OuterRef,
+    Q,
+    Subquery,
+    Value,
+    When,
+)
 from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils.text import slugify
@@ -302,14 +313,43 @@ class CitationBase(models.Model):
 
 class CityQuerySet(models.QuerySet):
     def search(self, text):
-        """Cities any of whose names matches `text`, ignoring case, accents and script."""
+        """Cities any of whose names contains `text`, ignoring case, accents and script: the
+        name, an alternate name, or a name the gazetteer knows the place by (Kiev, 横浜)."""
         folded = fold(text)
         if not folded:
             return self
-        # EXISTS rather than a join: no DISTINCT, so a page of matches can be cut before
-        # annotations (tie counts) are computed for every match.
-        names = AlternateName.objects.filter(city=OuterRef("pk"), folded__contains=folded)
-        return self.filter(Q(folded_name__contains=folded) | Exists(names))
+        return self.filter(_named(folded, "__contains"))
+
+    def ranked(self, text):
+        """`search(text)` in the order a reader expects: cities one of whose names is exactly
+        the text, then those with a name starting with it, then the rest; the most populous
+        first within each (Paris, France before Paris, Texas; Odesa before Odessa, Texas)."""
+        folded = fold(text)
+        if not folded:
+            return self
+        rank = Case(
+            When(_named(folded, ""), then=Value(0)),
+            When(_named(folded, "__startswith"), then=Value(1)),
+            default=Value(2),
+        )
+        return (
+            self.filter(_named(folded, "__contains"))
+            .annotate(match_rank=rank)
+            .order_by("match_rank", F("population").desc(nulls_last=True), "name", "pk")
+        )
+
+
+def _named(folded, lookup):
+    """A condition: the city's name, an alternate name or a search name matches `folded`.
+    EXISTS rather than joins: no DISTINCT, so a page of matches is cut before annotations
+    (tie counts) are computed for every match."""
+    own = Q(**{f"folded_name{lookup}": folded})
+    names = {f"folded{lookup}": folded, "city": OuterRef("pk")}
+    return (
+        own
+        | Exists(AlternateName.objects.filter(**names))
+        | Exists(SearchName.objects.filter(**names))
+    )
 
 
 class LocationFlag(models.TextChoices):

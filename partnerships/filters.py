@@ -122,7 +122,8 @@ class CityFilter(django_filters.FilterSet):
         super().__init__(data, queryset, **kwargs)
 
     def filter_search(self, queryset, name, value):
-        return queryset.search(value)
+        # Ranked: an `ordering` the reader chose still wins, applied after.
+        return queryset.ranked(value)
 
     def filter_region(self, queryset, name, value):
         return queryset.filter(country__in=countries_in(value))

@@ -15,6 +15,7 @@ with bulk inserts, recording each insert in the edit history as one attributable
 """
 
 import csv
+import difflib
 import hashlib
 import io
 import json
@@ -33,10 +34,20 @@ from django.utils.text import slugify
 from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 from tqdm import tqdm
 
-from cities import dates
+from cities import dates, reconcile
 from cities.countries import country_code, split_qualified_name
 from cities.gazetteer import SAME_PLACE_KM, distance_km
-from cities.models import AlternateName, City, CityCitation, NameKind, Source, SourceKind
+from cities.models import (
+    AlternateName,
+    City,
+    CityCitation,
+    LocationFlag,
+    NameKind,
+    SearchName,
+    Source,
+    SourceKind,
+)
+from cities.reconcile import Strength, clean_name
 from cities.text import fold as fold_name
 from cities.text import name_parts
 
@@ -299,7 +310,8 @@ def _number(text, column, low, high, label):
 def _end(cells, columns, n):
     which = "first" if n == "1" else "second"
     name_col = columns[f"city{n}"][1]
-    name = _cell(cells, columns, f"city{n}")
+    # Invisible marks (U+200E, U+200B, a BOM) and doubled spaces are no part of a name.
+    name = clean_name(_cell(cells, columns, f"city{n}"))
     country_text = _cell(cells, columns, f"country{n}")
     if not name:
         raise BadRow(f"The {which} city's name (column {name_col}) is empty.")
@@ -387,7 +399,7 @@ def parse_row(number, cells, columns):
 class Place:
     """A city the plan will tie: one already in the atlas, or one the plan will create."""
 
-    __slots__ = ("city", "uid", "is_new", "names", "spellings", "cite_row", "filled")
+    __slots__ = ("city", "uid", "is_new", "names", "spellings", "cite_row", "filled", "flagged")
 
     def __init__(self, city, uid, is_new, names=()):
         self.city = city
@@ -397,6 +409,7 @@ class Place:
         self.spellings = Counter()  # spellings seen in the file, for new cities
         self.cite_row = None  # row to cite on the city (created, or coordinates filled)
         self.filled = set()  # fields of an existing city the plan fills in
+        self.flagged = ""  # why a curator should check the match (a country that differs)
 
     @property
     def has_coords(self):
@@ -414,10 +427,20 @@ class CityIndex:
         self.by_key = defaultdict(list)
         self.by_head = defaultdict(list)
         self.by_qid = {}
+        # Keys weaker than the exact name (reconcile.name_keys): (key, country) → [(place,
+        # rank)], and exact and core keys in any country, for files that code a place's
+        # country differently (an overseas department as FR).
+        self.by_fuzzy = defaultdict(list)
+        self.by_key_anywhere = defaultdict(list)
         self.places = []
         self.new_places = []
+        self.gazetteer_ids = {}
         names = defaultdict(list)
         for city_id, name in AlternateName.objects.values_list("city_id", "name"):
+            names[city_id].append(name)
+        # The gazetteer's names of linked cities (Cracow, München, 横浜) match as well as
+        # the cities' own; they are never added to a city as names it is known by.
+        for city_id, name in SearchName.objects.values_list("city_id", "name"):
             names[city_id].append(name)
         for city in City.objects.order_by("pk"):
             place = Place(city, city.pk, False, [city.name, *names.get(city.pk, ())])
@@ -437,14 +460,77 @@ class CityIndex:
             bucket = self.by_head[(fold(head), country)]
             if (place, where) not in bucket:
                 bucket.append((place, where))
+            for key in reconcile.name_keys(name):
+                rank = key.strength.rank
+                if key.strength is not Strength.EXACT:
+                    bucket = self.by_fuzzy[(key.key, country)]
+                    if (place, rank) not in bucket:
+                        bucket.append((place, rank))
+                if rank <= Strength.CORE.rank and place.has_coords:
+                    bucket = self.by_key_anywhere[key.key]
+                    if place not in bucket:
+                        bucket.append(place)
         if place.city.wikidata_id:
             self.by_qid.setdefault(place.city.wikidata_id, place)
 
     def lookup(self, end):
-        """The place `end` names, or None when it is a place the atlas does not know yet."""
+        """The place `end` names, or None when it is a place the atlas does not know yet.
+
+        The exact name (or an alternate or gazetteer name) first; then the name without
+        administrative wording or either half of a bilingual name, like an exact name; then
+        a transliteration variant or a name without its qualifier, only as close as CLOSE_KM;
+        last, an exact or core name in another country within FEW_KM, matched and flagged.
+        """
         if end.qid and end.qid in self.by_qid:
             return self.by_qid[end.qid]
-        return self._pick(self.by_key.get((fold(end.name), end.country), ()), end)
+        found = self._pick(self.by_key.get((fold(end.name), end.country), ()), end)
+        return found if found is not None else self._fuzzy(end)
+
+    def _fuzzy(self, end):
+        ranked = {}
+        own = fold(end.name)
+        for key in reconcile.name_keys(end.name):
+            # A key of the end meets the places' own names (their exact keys) and their
+            # weaker keys; a match is as strong as the weaker of the two.
+            found = [(p, 0) for p in self.by_key.get((key.key, end.country), ())]
+            found += self.by_fuzzy.get((key.key, end.country), ())
+            for place, rank in found:
+                rank = max(rank, key.strength.rank)
+                if key.key != own or rank > 0:  # the exact name itself was tried already
+                    ranked[place] = min(ranked.get(place, 9), rank)
+        for rank in sorted(set(ranked.values())):
+            candidates = [p for p, r in ranked.items() if r == rank]
+            if end.qid:
+                candidates = [p for p in candidates if p.city.wikidata_id in ("", end.qid)]
+            if end.has_coords:
+                limit = SAME_PLACE_KM if rank <= Strength.CORE.rank else reconcile.CLOSE_KM
+                near = [(p.distance(end), p.uid, p) for p in candidates if p.has_coords]
+                near = [item for item in near if item[0] <= limit]
+                if near:
+                    return min(near)[2]
+            elif rank <= Strength.CORE.rank and len(candidates) == 1:
+                return candidates[0]
+        return self._abroad(end)
+
+    def _abroad(self, end):
+        """A place of another country that the end names, within FEW_KM: the same place,
+        coded differently by another file (GP, MQ, RE for France's overseas departments)."""
+        if not end.has_coords:
+            return None
+        near = []
+        for key in reconcile.name_keys(end.name):
+            if key.strength.rank > Strength.CORE.rank:
+                break
+            for place in self.by_key_anywhere.get(key.key, ()):
+                if place.city.country != end.country:
+                    d = place.distance(end)
+                    if d <= reconcile.FEW_KM:
+                        near.append((d, place.uid, place))
+        if not near:
+            return None
+        place = min(near)[2]
+        place.flagged = LocationFlag.COUNTRY_DIFFERS
+        return place
 
     def _pick(self, candidates, end, head_candidates=None):
         if end.qid:
@@ -455,7 +541,10 @@ class CityIndex:
         near = [(p.distance(end), p.uid, p) for p in candidates if p.has_coords]
         near = [item for item in near if item[0] <= SAME_PLACE_KM]
         if near:
-            return min(near)[2]
+            distance, _uid, place = min(near)
+            if distance <= reconcile.FEW_KM or not self._two_places(place, end):
+                return place
+            return None
         for place in candidates:
             if not place.has_coords:
                 return place
@@ -466,6 +555,23 @@ class CityIndex:
         near = [(p.distance(end), p.uid, p) for p in head_candidates if p.has_coords]
         near = [item for item in near if item[0] <= SAME_PLACE_QUALIFIED_KM]
         return min(near)[2] if near else None
+
+    def _two_places(self, place, end):
+        """Does the gazetteer know the place and the end, some km apart, as two places of
+        one name (the two Malschs of Baden, 48 km apart)? Asked only past FEW_KM."""
+        here = self._gazetteer_id(end.name, end.country, end.lat, end.lng)
+        city = place.city
+        there = city.geonames_id or self._gazetteer_id(
+            city.name, city.country, city.latitude, city.longitude
+        )
+        return bool(here and there and here != there)
+
+    def _gazetteer_id(self, name, country, lat, lng):
+        key = (fold(name), country, round(lat, 2), round(lng, 2))
+        if key not in self.gazetteer_ids:
+            entry = reconcile.resolve(name, country, lat, lng).entry
+            self.gazetteer_ids[key] = entry.geonames_id if entry else None
+        return self.gazetteer_ids[key]
 
     def qualified_candidates(self, end):
         """Places whose name differs from the end's only by a qualifier saying where it is
@@ -577,6 +683,8 @@ class ImportPlan:
     updated_ties: list = field(default_factory=list)
     tie_citations: list = field(default_factory=list)
     cities_matched: int = 0
+    flagged_places: list = field(default_factory=list)  # matched across a country border
+    near_similar: list = field(default_factory=list)  # (new city, existing city, km)
     applied: bool = False
 
     @property
@@ -596,6 +704,8 @@ class ImportPlan:
             "cities_created": len(self.new_places),
             "cities_matched": self.cities_matched,
             "cities_updated": len(self.updated_places),
+            "cities_flagged": len(self.flagged_places),
+            "cities_created_near_similar": len(self.near_similar),
             "alternate_names_created": len(self.alternate_names),
             "ties_created": len(self.new_ties),
             "ties_already_in_atlas": actions["cited"],
@@ -714,7 +824,11 @@ def _finish_places(plan, places, source):
         plan.city_citations.append(
             CityCitation(city=city, source=source, locator=f"row {place.cite_row}")
         )
+        if place.flagged:
+            city.location_flag = place.flagged
+            plan.flagged_places.append(place)
         plan.new_places.append(place)
+    plan.near_similar = _near_similar(places)
     cited = (
         set(CityCitation.objects.filter(source=source).values_list("city_id", "locator"))
         if source.pk
@@ -728,11 +842,58 @@ def _finish_places(plan, places, source):
                     city=city, name=spelling, folded=fold(spelling), kind=NameKind.VARIANT
                 )
             )
+        if place.flagged and city.location_flag != place.flagged:
+            # Matched across a country border: a curator decides which code is right.
+            city.location_flag = place.flagged
+            place.filled.add("location_flag")
+            plan.flagged_places.append(place)
         if place.filled:
             plan.updated_places.append(place)
             locator = f"row {place.cite_row}"
             if place.cite_row and (city.pk, locator) not in cited:
                 plan.city_citations.append(CityCitation(city=city, source=source, locator=locator))
+
+
+# A new city this close to an existing one of a similar name is worth a curator's look before
+# the import: perhaps a spelling the matcher did not know.
+NEAR_SIMILAR_KM = 25.0
+NEAR_SIMILAR_RATIO = 0.75
+
+
+def _near_similar(places):
+    """[(new city, existing city, km)] for the cities the plan creates close to an existing
+    city of a similar name, on a grid of about 28 km cells (one pass over each)."""
+    cell = 0.25
+    grid = defaultdict(list)
+    for place in places.places:
+        if place.has_coords:
+            grid[(int(place.city.latitude // cell), int(place.city.longitude // cell))].append(
+                place
+            )
+    found = []
+    for new in places.new_places:
+        if not new.has_coords:
+            continue
+        row, col = int(new.city.latitude // cell), int(new.city.longitude // cell)
+        name = fold(new.city.name)
+        best = None
+        for r in (row - 1, row, row + 1):
+            for c in (col - 1, col, col + 1):
+                for old in grid.get((r, c), ()):
+                    d = distance_km(
+                        new.city.latitude, new.city.longitude, old.city.latitude, old.city.longitude
+                    )
+                    other = old.city.folded_name or fold(old.city.name)
+                    similar = (
+                        name in other
+                        or other in name
+                        or difflib.SequenceMatcher(None, name, other).ratio() >= NEAR_SIMILAR_RATIO
+                    )
+                    if d <= NEAR_SIMILAR_KM and similar and (best is None or d < best[2]):
+                        best = (new.city, old.city, d)
+        if best:
+            found.append(best)
+    return found
 
 
 class _TieBook:

@@ -58,7 +58,7 @@ def not_found(request, what, value, suggestions=(), hint=""):
 
 def suggest_cities(text, limit=8):
     """Cities a mistyped address may have meant: the whole text, else any of its words."""
-    found = list(City.objects.search(text).order_by("name", "slug")[:limit])
+    found = list(City.objects.ranked(text)[:limit])
     words = [word for word in fold(text).split() if len(word) >= 3]
     if found or not words:
         return found
@@ -236,7 +236,7 @@ def compare(request):
 def city_suggestions(request):
     """Names for the comparison picker's autocomplete: [{slug, name, country}]."""
     text = request.GET.get("q", "").strip()
-    cities = City.objects.search(text).order_by("name", "slug")[:SUGGESTIONS] if text else []
+    cities = City.objects.ranked(text)[:SUGGESTIONS] if text else []
     return JsonResponse(
         {"results": [{"slug": c.slug, "name": c.name, "country": c.country} for c in cities]}
     )

@@ -2,7 +2,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
 from cities import gazetteer, reconcile
-from cities.linking import link_cities
+from cities.linking import link_cities, promote_plain_slugs
 from cities.models import City
 
 
@@ -65,4 +65,9 @@ class Command(BaseCommand):
         if options["dry_run"]:
             self.stdout.write(self.style.WARNING("Dry run: nothing was written."))
             return
+        renamed = promote_plain_slugs(user)
+        self.stdout.write(
+            f"{len(renamed):,} slugs changed so that a shared name's plain address leads to its "
+            "most populous city; the old addresses redirect."
+        )
         self.stdout.write(self.style.SUCCESS("Linked."))

@@ -3,7 +3,8 @@ import sys
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from cities.models import SourceKind
+from cities.linking import link_cities
+from cities.models import City, SourceKind
 from partnerships.importing import (
     FIELDS,
     ImportFileError,
@@ -70,6 +71,12 @@ class Command(BaseCommand):
         parser.add_argument(
             "--report", metavar="FILE", help="Write rejected rows to this CSV file."
         )
+        parser.add_argument(
+            "--no-link",
+            action="store_true",
+            help="Do not link the cities the import creates to the GeoNames gazetteer "
+            "(link_gazetteer can do it later).",
+        )
         parser.add_argument("--user", help="Username the edit history credits with the import.")
         parser.add_argument(
             "--show", type=int, default=20, help="How many rejected rows to list (default 20)."
@@ -113,6 +120,11 @@ class Command(BaseCommand):
             self.report(error.plan, options)
             raise CommandError(str(error)) from None
         self.report(plan, options)
+        created = [place.city.pk for place in plan.new_places if place.city.pk]
+        if created and not options["dry_run"] and not options["no_link"]:
+            # The next file then finds these cities by any name the gazetteer knows.
+            report = link_cities(City.objects.filter(pk__in=created), tables=(15000,), user=user)
+            self.stdout.write(report.lines()[0])
         if options["dry_run"] and not plan.can_apply:
             raise CommandError(
                 f"{len(plan.rejected)} rows are bad: a real run would write nothing. Fix them, "
@@ -142,6 +154,19 @@ class Command(BaseCommand):
             f"{figures['rows_repeating_a_pair']:,} rows repeat a pair listed earlier; "
             f"{figures['citations_created']:,} citations."
         )
+        if figures["cities_flagged"]:
+            out.write(
+                f"Flagged: {figures['cities_flagged']:,} cities matched across a country border "
+                "(the same coordinates under another country code) are listed in needs "
+                "attention for a curator to decide the code."
+            )
+        if plan.near_similar:
+            out.write(
+                f"Check: {len(plan.near_similar):,} of the new cities lie close to an existing "
+                "city of a similar name:"
+            )
+            for new, old, km in plan.near_similar[: options["show"]]:
+                out.write(f"  {new} — {old}, {km:.1f} km")
         if figures["ties_kind_stated"]:
             out.write(
                 f"Kinds stated: {figures['ties_kind_stated']:,} twinnings of unstated kind "
