@@ -19,7 +19,17 @@ from simple_history.admin import SimpleHistoryAdmin
 from simple_history.utils import bulk_update_with_history
 
 from . import dates
-from .models import AlternateName, City, CityCitation, Source, Theme, Verification, count_of
+from .models import (
+    AlternateName,
+    City,
+    CityCitation,
+    SearchName,
+    SlugRedirect,
+    Source,
+    Theme,
+    Verification,
+    count_of,
+)
 from .text import fold
 
 SOURCE_REQUIRED = "Choose the source this claim cites."
@@ -119,19 +129,26 @@ class CountryFilter(admin.SimpleListFilter):
 
 
 class MissingFilter(admin.SimpleListFilter):
-    """Cities lacking coordinates or a country: the gaps the map and the filters feel first."""
+    """Cities lacking coordinates or a country, or whose place the gazetteer questions: the
+    gaps the map and the filters feel first."""
 
-    title = "missing"
+    title = "missing or questioned"
     parameter_name = "missing"
 
     def lookups(self, request, model_admin):
-        return [("coordinates", "No coordinates"), ("country", "No country")]
+        return [
+            ("coordinates", "No coordinates"),
+            ("country", "No country"),
+            ("location_check", "Place to check against the gazetteer"),
+        ]
 
     def queryset(self, request, queryset):
         if self.value() == "coordinates":
             return queryset.filter(Q(latitude__isnull=True) | Q(longitude__isnull=True))
         if self.value() == "country":
             return queryset.filter(country="")
+        if self.value() == "location_check":
+            return queryset.exclude(location_flag="")
         return queryset
 
 
@@ -293,6 +310,36 @@ class AlternateNameInline(PreloadedInline):
 
 class CityCitationInline(CitationInline):
     model = CityCitation
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Records the atlas derives (from the gazetteer, from merges and renames): looked at,
+    never typed in."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(SearchName)
+class SearchNameAdmin(ReadOnlyAdmin):
+    """Names a city is found by in search and matching, from the gazetteer; not shown as
+    names the atlas asserts."""
+
+    list_display = ("name", "city")
+    list_select_related = ("city",)
+    search_fields = ("folded", "city__name")
+
+
+@admin.register(SlugRedirect)
+class SlugRedirectAdmin(ReadOnlyAdmin):
+    """Addresses that once named a city and now redirect to it (after a merge or a rename)."""
+
+    list_display = ("slug", "city", "created_at")
+    list_select_related = ("city",)
+    search_fields = ("slug", "city__name")
 
 
 @admin.register(AlternateName)

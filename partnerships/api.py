@@ -367,6 +367,18 @@ class TieViewSet(ApiViewMixin, WriteMixin, viewsets.ReadOnlyModelViewSet):
     filterset_class = TieFilter
     pagination_class = KeysetPagination
 
+    def create(self, request, *args, **kwargs):
+        # A sister tie over an unspecified one states its kind: the tie exists already, so
+        # the answer is 200 with it, not 201.
+        response = super().create(request, *args, **kwargs)
+        if getattr(self, "kind_stated", False):
+            response.status_code = status.HTTP_200_OK
+        return response
+
+    def perform_create(self, serializer):
+        serializer.save()
+        self.kind_stated = serializer.kind_stated
+
 
 @extend_schema_view(list=extend_schema(summary="City networks and the bodies around them"))
 class OrganizationViewSet(ApiViewMixin, viewsets.ReadOnlyModelViewSet):

@@ -73,6 +73,13 @@ QUEUE = [
         query="missing=country",
     ),
     Check(
+        "cities_location_check",
+        "Cities whose coordinates or country the gazetteer questions",
+        City,
+        lambda: City.objects.exclude(location_flag="").count(),
+        query="missing=location_check",
+    ),
+    Check(
         "possible_duplicates",
         "Possible duplicate cities (pairs)",
         City,

@@ -498,8 +498,12 @@ class CityIndex:
                 rank = max(rank, key.strength.rank)
                 if key.key != own or rank > 0:  # the exact name itself was tried already
                     ranked[place] = min(ranked.get(place, 9), rank)
+        _head, where = name_parts(end.name)
         for rank in sorted(set(ranked.values())):
             candidates = [p for p, r in ranked.items() if r == rank]
+            if where:
+                # "Mitte (Berlin)" and "Mitte (Hamburg)" are never one place.
+                candidates = [p for p in candidates if name_parts(p.city.name)[1] in ("", where)]
             if end.qid:
                 candidates = [p for p in candidates if p.city.wikidata_id in ("", end.qid)]
             if end.has_coords:

@@ -8,7 +8,16 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from simple_history.models import HistoricalChanges
 
-from cities.models import AlternateName, City, CityCitation, Source, Theme
+from cities.models import (
+    AlternateName,
+    City,
+    CityCitation,
+    NotDuplicate,
+    SearchName,
+    SlugRedirect,
+    Source,
+    Theme,
+)
 from partnerships.models import (
     ApiKey,
     Event,
@@ -38,7 +47,10 @@ pytestmark = pytest.mark.django_db
 
 CURATED_APPS = ("cities", "partnerships")
 # Partner API keys are access control, not research data: curators neither add nor change them.
-NOT_CURATED = {ApiKey}
+# Gazetteer search names, slug redirects and "not duplicates" decisions are derived by the atlas
+# (linking, merges and renames, the duplicates queue): listed in the admin, never typed in.
+DERIVED = {SearchName, SlugRedirect, NotDuplicate}
+NOT_CURATED = {ApiKey, *DERIVED}
 REGISTERED = sorted(
     (
         model
@@ -97,6 +109,13 @@ BUILDERS = {
     StatedFigure: make_figure,
     StatedFigureCitation: lambda: cite(make_figure()),
 }
+
+
+@pytest.mark.parametrize("model", sorted(DERIVED, key=lambda m: m._meta.label))
+def test_derived_records_are_listed_in_the_admin_but_not_typed_in(editor_client, model):
+    assert model in admin.site._registry
+    assert editor_client.get(admin_url(model, "changelist")).status_code == 200
+    assert editor_client.get(admin_url(model, "add")).status_code == 403
 
 
 def test_every_model_of_the_curated_apps_is_in_the_admin():

@@ -133,7 +133,6 @@ def test_an_import_matches_names_written_differently(tmp_path):
             "Cracow,Poland,50.06,19.94,Lyon,France,45.76,4.84",
             "Mogilyov,Belarus,53.90,30.33,\u200eLyon  ,France,45.76,4.84",
         ],
-        "--no-link",
     )
 
     assert City.objects.count() == before, out
@@ -163,7 +162,6 @@ def test_same_named_towns_the_gazetteer_keeps_apart_stay_two_cities(tmp_path):
             "Malsch,Germany,48.884,8.334,Lyon,France,45.76,4.84",
             "Malsch,Germany,49.247,8.683,Lyon,France,45.76,4.84",
         ],
-        "--no-link",
     )
 
     assert City.objects.filter(name="Malsch").count() == 2
@@ -172,9 +170,7 @@ def test_same_named_towns_the_gazetteer_keeps_apart_stay_two_cities(tmp_path):
 def test_the_dry_run_says_which_new_cities_lie_close_to_a_similar_name(tmp_path):
     make_city(name="Veria", country="GR", latitude=40.52, longitude=22.20)
 
-    out = import_lines(
-        tmp_path, ["Veroia,Greece,40.53,22.21,Lyon,France,45.76,4.84"], "--dry-run", "--no-link"
-    )
+    out = import_lines(tmp_path, ["Veroia,Greece,40.53,22.21,Lyon,France,45.76,4.84"], "--dry-run")
 
     assert "1 of the new cities lie close to an existing city of a similar name" in out
     assert "Veroia (GR) — Veria (GR)" in out

@@ -195,6 +195,7 @@ def test_needs_attention_counts_what_curators_should_look_at():
         "ties_unverified": 1,
         "cities_without_coordinates": 6,
         "cities_without_country": 1,
+        "cities_location_check": 0,
         "possible_duplicates": 1,
     }
 

@@ -34,6 +34,9 @@ def test_counts_and_their_links_to_the_filtered_lists(editor_client):
     queue(2)
     make_city(name="Constanța", country="RO")
     make_city(name="Constanţa", country="RO")
+    make_city(
+        name="Rome", country="US", latitude=41.89, longitude=12.48, location_flag="outside_country"
+    )
 
     response = editor_client.get(PAGE)
 
@@ -44,8 +47,9 @@ def test_counts_and_their_links_to_the_filtered_lists(editor_client):
         "ties_unverified": 2,
         "cities_without_coordinates": 2 * 3 + 2,
         "cities_without_country": 2,
+        "cities_location_check": 1,
         "possible_duplicates": 1,
-        "city_unverified": 2 * 3 + 2,
+        "city_unverified": 2 * 3 + 3,
         "event_unverified": 0,
         "initiative_unverified": 0,
         "membership_unverified": 2,
@@ -105,6 +109,7 @@ def test_anyone_who_may_view_the_records_sees_it_and_nobody_else(client, researc
     assert set(rows(response)) == {
         "cities_without_coordinates",
         "cities_without_country",
+        "cities_location_check",
         "possible_duplicates",
         "city_unverified",
     }
@@ -118,14 +123,14 @@ def test_the_page_queries_do_not_grow_with_rows(editor_client, django_assert_num
     queue(1)
     editor_client.get(PAGE)
     # 1 session, 2 user, 3-4 the user's and groups' permissions; counts of 5 undated,
-    # 6 unsourced, 7 unverified ties, 8 cities without coordinates, 9 without a country;
-    # 10 every city and 11 their alternate names for the duplicate pairs (compared in
-    # memory); 12-17 unverified cities, events, initiatives, memberships, organizations and
-    # stated figures.
-    with django_assert_num_queries(17):
+    # 6 unsourced, 7 unverified ties, 8 cities without coordinates, 9 without a country,
+    # 10 whose place the gazetteer questions; 11 every city and 12 their alternate names for
+    # the duplicate pairs (compared in memory); 13-18 unverified cities, events, initiatives,
+    # memberships, organizations and stated figures.
+    with django_assert_num_queries(18):
         few = editor_client.get(PAGE)
     queue(30)
-    with django_assert_num_queries(17):
+    with django_assert_num_queries(18):
         many = editor_client.get(PAGE)
     assert rows(few)["ties_undated"]["count"] == 1
     assert rows(many)["ties_undated"]["count"] == 31

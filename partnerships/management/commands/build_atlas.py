@@ -30,8 +30,8 @@ class Command(BaseCommand):
             self.stdout.write("The atlas is built (seed, data and gazetteer links): serving it.")
             return
         began = time.monotonic()
-        # The import leaves linking to step 3, which links every city in one pass.
-        importing = {"skip_bad_rows": True, "no_link": True, "show": 0, "stdout": self.stdout}
+        # Step 3 links every city, the seed's included, in one pass.
+        importing = {"skip_bad_rows": True, "show": 0, "stdout": self.stdout}
         steps = [
             ("1/3 seed data", lambda: call_command("load_seed", stdout=self.stdout)),
             (

@@ -72,10 +72,11 @@ class Command(BaseCommand):
             "--report", metavar="FILE", help="Write rejected rows to this CSV file."
         )
         parser.add_argument(
-            "--no-link",
+            "--link",
             action="store_true",
-            help="Do not link the cities the import creates to the GeoNames gazetteer "
-            "(link_gazetteer can do it later).",
+            help="Link the cities the import creates to the GeoNames gazetteer, so that the "
+            "next file finds them by any name GeoNames knows (link_gazetteer does it later "
+            "for every city).",
         )
         parser.add_argument("--user", help="Username the edit history credits with the import.")
         parser.add_argument(
@@ -121,7 +122,7 @@ class Command(BaseCommand):
             raise CommandError(str(error)) from None
         self.report(plan, options)
         created = [place.city.pk for place in plan.new_places if place.city.pk]
-        if created and not options["dry_run"] and not options["no_link"]:
+        if created and not options["dry_run"] and options["link"]:
             # The next file then finds these cities by any name the gazetteer knows.
             report = link_cities(City.objects.filter(pk__in=created), tables=(15000,), user=user)
             self.stdout.write(report.lines()[0])
