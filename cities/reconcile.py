@@ -217,7 +217,11 @@ def _bilingual_halves(text):
 _SAINTS = {"st": "st", "saint": "st", "sankt": "st", "sint": "st", "sainte": "ste", "ste": "ste"}
 # Ordered: j becomes y before "yo" and "ye" lose their y, and those before y becomes i.
 _LETTERS = str.maketrans({"j": "y", "w": "v", "x": "ks"})
-_DIGRAPHS = (("kh", "h"), ("tz", "ts"), ("ph", "f"), ("yo", "e"), ("ye", "e"), ("iy", "i"))
+# German umlauts written out (Kitzbuehel for Kitzbühel) fold like the umlaut itself.
+_DIGRAPHS = (
+    ("ae", "a"), ("oe", "o"), ("ue", "u"),
+    ("kh", "h"), ("tz", "ts"), ("ph", "f"), ("yo", "e"), ("ye", "e"), ("iy", "i"),
+)  # fmt: skip
 _Y = str.maketrans({"y": "i"})
 _DOUBLE = re.compile(r"(.)\1+")
 
@@ -225,7 +229,8 @@ _DOUBLE = re.compile(r"(.)\1+")
 def skeleton(folded):
     """A transliteration-insensitive form of a folded name, for the Cyrillic-Latin spellings
     that differ only in convention: Mogilev, Mogilyov and Mogiljov; Feodosia and Feodosiya;
-    Odessa and Odesa; Ust-Kamenogorsk and Ustkamenogorsk; St., Sankt and Saint. Spellings
+    Odessa and Odesa; Ust-Kamenogorsk and Ustkamenogorsk; St., Sankt and Saint; Kitzbuehel
+    and Kitzbühel. Spellings
     that differ by a real sound (Kharkiv, Kharkov) stay apart."""
     words = folded.split(" ")
     text = "".join([_SAINTS.get(word, word) for word in words]).translate(_LETTERS)
