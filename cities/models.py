@@ -1,3 +1,5 @@
+import re
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
@@ -235,6 +237,11 @@ class Source(EDTFMixin, models.Model):
     url = models.URLField("web address", max_length=500, blank=True)
     accessed = models.DateField("date accessed", null=True, blank=True)
     licence = models.CharField("licence", max_length=200, blank=True)
+    locator_link = models.CharField(
+        "link to a place in the source", max_length=500, blank=True,
+        help_text="A web address with {n} where a locator's number goes, so that a note can "
+        "link to the exact row or page: https://github.com/…/twin_cities.csv#L{n}.",
+    )  # fmt: skip
     note = models.TextField("note", blank=True)
     created_at = models.DateTimeField("created", auto_now_add=True)
     updated_at = models.DateTimeField("last changed", auto_now=True)
@@ -255,6 +262,14 @@ class Source(EDTFMixin, models.Model):
 
     def get_absolute_url(self):
         return reverse("partnerships:source_detail", kwargs={"slug": self.slug})
+
+    def link_to(self, locator):
+        """The web address of the place a locator names ("row 15929" → …#L15929), or the
+        source's own address when the source gives no pattern or the locator no number."""
+        number = re.search(r"\d+", locator or "")
+        if self.locator_link and number:
+            return self.locator_link.replace("{n}", number.group())
+        return self.url
 
 
 class CitationManager(models.Manager):

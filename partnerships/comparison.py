@@ -263,12 +263,16 @@ def _figure_rows(cities, by_kind, partners, memberships, figures):
             "stated": [None for _ in cities],
         },
     ]
+    unspecified = by_kind.get(TieKind.UNSPECIFIED) or [0 for _ in cities]
     for measure, kind in MEASURE_TIE_KIND.items():
         rows.append(
             {
                 "key": str(measure),
                 "label": Measure(measure).label,
                 "recorded": by_kind[kind] if kind in by_kind else [0 for _ in cities],
+                # Twinnings whose source does not say sister, partner or friendship may be
+                # any of the three: "stated 53; recorded 0 sister and 52 of unknown kind".
+                "recorded_note": [f"and {n:,} of unknown kind" if n else "" for n in unspecified],
                 "stated": stated(measure),
             }
         )

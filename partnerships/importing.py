@@ -89,10 +89,12 @@ DEFAULT_SOURCE = {
     "container_title": "Hekman/twincities, app/public/twin_cities.csv (commit 84ebdec)",
     "issued": "2026-02",
     "url": "https://github.com/Hekman/twincities",
-    "licence": "CC BY-SA (Wikipedia text); MIT (repository)",
-    "note": "Credit: Wikipedia contributors, via Hekman/twincities. Scraped from the English "
-    "Wikipedia pages 'List of twin towns and sister cities in <continent>' and their country "
-    "sub-pages, geocoded with the Wikipedia API and Nominatim. The lists do not say whether a "
+    "licence": "CC BY-SA 4.0",
+    "locator_link": "https://github.com/Hekman/twincities/blob/84ebdec/app/public/twin_cities.csv#L{n}",
+    "note": "Credit: Wikipedia contributors, via Hekman/twincities. The facts come from English "
+    "Wikipedia (CC BY-SA 4.0); the repository's code is under the MIT licence. Scraped from "
+    "the English Wikipedia pages 'List of twin towns and sister cities in <continent>' and "
+    "their country sub-pages, geocoded with the Wikipedia API and Nominatim. The lists do not say whether a "
     "pair is a sister, partner or friendship tie, nor since when.",
 }
 

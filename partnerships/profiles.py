@@ -129,6 +129,8 @@ def city_profile(city):
             "label": Measure(measure).label,
             "figure": latest.get(measure),
             "recorded": len(by_kind.get(kind, [])),
+            # Twinnings of unstated kind may be of this kind too: shown beside the count.
+            "unknown_kind": len(by_kind.get(TieKind.UNSPECIFIED, [])),
             "cited": cited("figure", latest[measure]) if measure in latest else [],
         }
         for measure, kind in MEASURE_TIE_KIND.items()
