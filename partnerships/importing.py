@@ -94,8 +94,8 @@ DEFAULT_SOURCE = {
     "note": "Credit: Wikipedia contributors, via Hekman/twincities. The facts come from English "
     "Wikipedia (CC BY-SA 4.0); the repository's code is under the MIT licence. Scraped from "
     "the English Wikipedia pages 'List of twin towns and sister cities in <continent>' and "
-    "their country sub-pages, geocoded with the Wikipedia API and Nominatim. The lists do not say whether a "
-    "pair is a sister, partner or friendship tie, nor since when.",
+    "their country sub-pages, geocoded with the Wikipedia API and Nominatim. The lists do not "
+    "say whether a pair is a sister, partner or friendship tie, nor since when.",
 }
 
 KIND_WORDS = {
