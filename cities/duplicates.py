@@ -354,49 +354,37 @@ class _Finder:
             self._judge(a, b, rank, gazetteer)
 
     def _judge(self, a, b, rank, gazetteer):
+        """List a pair whose names share a key at `rank`, or a gazetteer name, when the
+        countries and the coordinates allow it."""
         city, other = self.rows[a], self.rows[b]
-        if self.two_places(city, other):
-            return
-        d = self.distance(city, other)
-        if gazetteer is None:
-            reason = _KEY_REASONS[rank]
-        else:
-            place, shown = gazetteer
-            reason = (
-                f"same GeoNames place {place} ({shown} is one of its names"
-                if place
-                else f"a gazetteer name in common ({shown}"
-            )
-            reason += f"; {_STRENGTHS[rank]})" if rank > _CORE else ")"
-        similar = _KEY_SIMILARITY[rank]
+        if self.two_places(city, other) or _neighbours(city.folded, other.folded):
+            return  # Budapest XI and Budapest XII have one skeleton
         if rank == _WEAK and _qualified_apart(self.names[a].written, self.names[b].written):
-            return
-        if city.country != other.country or not city.country:
+            return  # Berlin – Mitte is not Mitte (Hamburg)
+        d = self.distance(city, other)
+        countries = [code for code in (city.country, other.country) if code]
+        if len(countries) == 2 and countries[0] == countries[1]:
+            # A name on its own decides within a country only when the wording, not the
+            # spelling, differs (reconcile's rule); a spelling needs the coordinates to agree.
+            limit = SAME_PLACE_KM if gazetteer and rank <= _CORE else CLOSE_KM
+            if d is None and rank > _CORE or d is not None and d > limit:
+                return
+            where = None if d is None else f"{d:.1f} km apart"
+        else:
             # Across a border only where one place may be filed under either country, and
             # where the coordinates say it is one place.
             if d is None or d > FEW_KM:
                 return
-            if (
-                city.country
-                and other.country
-                and (city.country, other.country) not in (_FILED_TOGETHER)
-            ):
-                return
-            if city.country and other.country:
-                where = f"in {city.country} and {other.country}, {d:.1f} km apart"
+            if len(countries) == 2:
+                if tuple(countries) not in _FILED_TOGETHER:
+                    return
+                where = f"in {countries[0]} and {countries[1]}, {d:.1f} km apart"
             else:
-                where = f"one of them without a country, {d:.1f} km apart"
-            self.consider(a, b, reason, similar)
+                without = "one of them without a country" if countries else "no country"
+                where = f"{without}, {d:.1f} km apart"
+        self.consider(a, b, _reason(rank, gazetteer), _KEY_SIMILARITY[rank])
+        if where:
             self.consider(a, b, where)
-            return
-        # A name on its own decides within a country only when the wording, not the spelling,
-        # differs (reconcile's rule); a spelling needs the coordinates to agree.
-        limit = CLOSE_KM if gazetteer is None else SAME_PLACE_KM
-        if d is None and rank > _CORE or d is not None and d > limit:
-            return
-        self.consider(a, b, reason, similar)
-        if d is not None:
-            self.consider(a, b, f"{d:.1f} km apart")
 
     def close_by(self, near_km):
         """Close coordinates and a telling word in common (districts of one city share only
@@ -437,9 +425,24 @@ class _Finder:
             for pk in pair:
                 if pk not in words:
                     words[pk] = _words(self.names[pk].written)
-            if not words[city.pk] & words[other.pk]:
+            if not words[city.pk] & words[other.pk] or _qualified_apart(
+                self.names[city.pk].written, self.names[other.pk].written
+            ):
                 return
         self.consider(city.pk, other.pk, f"{d:.1f} km apart")
+
+
+def _reason(rank, gazetteer):
+    """Why two names are one, in words: the key they share, or the gazetteer name."""
+    if gazetteer is None:
+        return _KEY_REASONS[rank]
+    place, shown = gazetteer
+    reason = (
+        f"same GeoNames place {place} ({shown} is one of its names"
+        if place
+        else f"a gazetteer name in common ({shown}"
+    )
+    return reason + (f"; {_STRENGTHS[rank]})" if rank > _CORE else ")")
 
 
 def _pairs(ids):

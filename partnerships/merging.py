@@ -199,7 +199,7 @@ def _merge_identity(keep, other, report):
     known = [*keep.search_names.values_list("folded", flat=True), keep.folded_name]
     other.search_names.filter(folded__in=known).delete()
     other.search_names.update(city=keep)
-    report.redirects = sorted([*other.old_slugs.values_list("slug", flat=True), other.slug])
+    report.redirects = [other.slug, *other.old_slugs.values_list("slug", flat=True)]
     other.old_slugs.update(city=keep)
     SlugRedirect.objects.update_or_create(slug=other.slug, defaults={"city": keep})
     SlugRedirect.objects.filter(slug=keep.slug).delete()

@@ -5,9 +5,11 @@ API can serialize later); the views only find the record and hand the result to 
 Each function runs a fixed number of queries, however many ties, members or claims there are.
 """
 
+from dataclasses import dataclass
+
 from django.db.models import CharField, F, Value
 
-from cities.models import CityCitation, Source
+from cities.models import CityCitation, Source, SourceKind
 from cities.regions import region_name, region_of
 
 from .models import (
@@ -26,33 +28,60 @@ from .models import (
 )
 
 
+@dataclass(frozen=True)
+class Note:
+    """One numbered note of a page: a source, where in it, and its words when stored."""
+
+    number: int
+    source: Source
+    source_number: int  # the source's place in the page's list of sources
+    locator: str
+    quote: str
+
+    @property
+    def link(self):
+        """The exact row or page when the source allows, else the source's address."""
+        return self.source.link_to(self.locator)
+
+
 class SourceNumbers:
-    """Numbers each source the first time a claim on the page cites it: [1], [2] …"""
+    """Numbers the notes of a page in order of first citation, [1], [2] …: one note per
+    source, locator and quotation, so that each [n] leads to the very place in the source
+    that supports its claim. The sources themselves are listed once each, in `sources`."""
 
     def __init__(self):
-        self.numbers = {}
+        self.notes = []
         self.sources = []
+        self._notes = {}
+        self._sources = {}
 
     def cite(self, citations):
-        """[(number, locators, source)] for one claim: one entry per source, its locators
-        ("p. 3; row 12") joined, so a claim citing a source twice shows [1] once."""
-        cited = {}
+        """The notes of one claim, in order: [Note]."""
+        found = []
         for citation in citations:
             source = citation.source
-            if source.pk not in self.numbers:
-                self.numbers[source.pk] = len(self.sources) + 1
+            if source.pk not in self._sources:
                 self.sources.append(source)
-            number = self.numbers[source.pk]
-            locators = cited.setdefault(number, (source, []))[1]
-            if citation.locator and citation.locator not in locators:
-                locators.append(citation.locator)
-        return [
-            (number, "; ".join(locators), source)
-            for number, (source, locators) in sorted(cited.items())
-        ]
+                self._sources[source.pk] = len(self.sources)
+            key = (source.pk, citation.locator, citation.quote)
+            if key not in self._notes:
+                note = Note(
+                    len(self.notes) + 1,
+                    source,
+                    self._sources[source.pk],
+                    citation.locator,
+                    citation.quote,
+                )
+                self.notes.append(note)
+                self._notes[key] = note
+            if self._notes[key] not in found:
+                found.append(self._notes[key])
+        return sorted(found, key=lambda note: note.number)
 
 
-SOURCE_FIELDS = ("slug", "title", "kind", "authors", "container_title", "issued", "url")
+SOURCE_FIELDS = (
+    "slug", "title", "kind", "authors", "container_title", "issued", "url", "locator_link",
+)  # fmt: skip
 
 
 def _claim_citations(city, figures, initiatives, events):
@@ -73,6 +102,7 @@ def _claim_citations(city, figures, initiatives, events):
                 claim_id=F(claim_field),
                 cited_source_id=F("source_id"),
                 cited_locator=F("locator"),
+                cited_quote=F("quote"),
                 **columns,
             )
         )
@@ -89,7 +119,9 @@ def _claim_citations(city, figures, initiatives, events):
     found = {}
     for row in rows:
         source = Source(pk=row["cited_source_id"], **{f: row[f"source_{f}"] for f in SOURCE_FIELDS})
-        citation = CityCitation(source=source, locator=row["cited_locator"])
+        citation = CityCitation(
+            source=source, locator=row["cited_locator"], quote=row["cited_quote"]
+        )
         found.setdefault((row["claim_kind"], row["claim_id"]), []).append(citation)
     for citations in found.values():
         citations.sort(key=lambda c: (c.source.title, c.locator))
@@ -115,7 +147,11 @@ def city_profile(city):
     claim_citations = _claim_citations(city, figures, initiatives, events)
 
     numbers = SourceNumbers()
-    city_cited = numbers.cite(claim_citations.get(("city", city.pk), []))
+    # A dataset (a twin-town list, the gazetteer) supports the place itself, its location and
+    # population; the other sources, the profile's summary.
+    city_citations = claim_citations.get(("city", city.pk), [])
+    city_cited = numbers.cite([c for c in city_citations if c.source.kind != SourceKind.DATASET])
+    place_cited = numbers.cite([c for c in city_citations if c.source.kind == SourceKind.DATASET])
 
     def cited(kind, claim):
         return numbers.cite(claim_citations.get((kind, claim.pk), []))
@@ -150,6 +186,7 @@ def city_profile(city):
         "city": city,
         "region": region_name(region_of(city.country)),
         "city_cited": city_cited,
+        "place_cited": place_cited,
         "key_figures": key_figures,
         "other_figures": other_figures,
         "tie_count": len(ties),
@@ -163,6 +200,7 @@ def city_profile(city):
         "partners": unique_partners,
         "timeline_items": _timeline(ties, partners, memberships, initiatives, events),
         "sources": numbers.sources,
+        "notes": numbers.notes,
         "last_changed": max(changed),
     }
 
@@ -248,5 +286,6 @@ def organization_profile(organization):
         "figures": figure_rows,
         "events": events,
         "sources": numbers.sources,
+        "notes": numbers.notes,
         "last_changed": max(changed),
     }

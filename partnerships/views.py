@@ -307,5 +307,6 @@ def tie_detail(request, pk):
             "others": list(others),
             "events": list(events),
             "sources": numbers.sources,
+            "notes": numbers.notes,
         },
     )

@@ -243,17 +243,13 @@ def cite_page(context, title, genre, last_changed):
 
 @register.simple_tag
 def cite_refs(cited):
-    """[1][3] links to the numbered sources of the page; a tag, not an include, because a
-    profile renders it once per tie."""
+    """[1][3]: links to the page's numbered notes, each saying source, locator and quotation
+    in words (no hover needed); a tag, not an include, because a profile renders it once per
+    tie."""
     if not cited:
         return ""
     links = format_html_join(
-        "",
-        '<a href="#source-{}" title="{}">[{}]</a>',
-        (
-            (number, f"{source.title}, {locator}" if locator else source.title, number)
-            for number, locator, source in cited
-        ),
+        "", '<a href="#note-{}" aria-label="note {}">[{}]</a>', ((n.number,) * 3 for n in cited)
     )
     return format_html('<sup class="refs">{}</sup>', links)
 
