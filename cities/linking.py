@@ -218,16 +218,7 @@ def promote_plain_slugs(user=None):
             for city in batch:
                 city.updated_at = now
             bulk_update_with_history(batch, City, ["slug", "updated_at"], **history)
-        reused = {city.slug for city in promoted}
-        SlugRedirect.objects.filter(slug__in=[c.slug for c in displaced + promoted]).delete()
-        SlugRedirect.objects.bulk_create(
-            [
-                SlugRedirect(slug=city.old_slug, city=city)
-                for city in displaced + promoted
-                if city.old_slug not in reused
-            ],
-            batch_size=BATCH,
-        )
+        SlugRedirect.objects.record([(city, city.old_slug) for city in displaced + promoted])
     return displaced + promoted
 
 

@@ -3,7 +3,7 @@ import re
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
-from django.db import models
+from django.db import models, transaction
 from django.db.models import (
     Case,
     Count,
@@ -50,7 +50,11 @@ def slug_for(model, text, max_length=80):
     """A slug for `text` that no row of `model` uses yet (Odesa, odesa-2, …)."""
     base = slugify(fold(text))[:max_length] or "item"
     slug, n = base, 1
-    while model._default_manager.filter(slug=slug).exists():
+    # An old address that redirects is taken too: reusing it would silently break the link.
+    taken = SlugRedirect.objects if model is City else None
+    while model._default_manager.filter(slug=slug).exists() or (
+        taken is not None and taken.filter(slug=slug).exists()
+    ):
         n += 1
         slug = f"{base[: max_length - len(str(n)) - 1]}-{n}"
     return slug
@@ -566,6 +570,22 @@ class SearchName(models.Model):
         return self.name
 
 
+class SlugRedirectManager(models.Manager):
+    def record(self, changes):
+        """Keep each old slug leading to its city for good: `changes` is [(city, old slug)]
+        for cities whose slug just changed (a rename, a merge, a shared name's plain slug
+        given to its most populous city). A slug a city now holds is nobody's redirect."""
+        changes = [(city, old) for city, old in changes if old and old != city.slug]
+        if not changes:
+            return
+        live = {city.slug for city, _old in changes}
+        with transaction.atomic():
+            self.filter(slug__in=live | {old for _city, old in changes}).delete()
+            self.bulk_create(
+                [SlugRedirect(slug=old, city=city) for city, old in changes if old not in live]
+            )
+
+
 class SlugRedirect(models.Model):
     """An address that once named a city (before a merge or a rename): it redirects for good,
     because people cite the atlas's URLs."""
@@ -575,6 +595,8 @@ class SlugRedirect(models.Model):
         City, on_delete=models.CASCADE, related_name="old_slugs", verbose_name="city"
     )
     created_at = models.DateTimeField("since", auto_now_add=True)
+
+    objects = SlugRedirectManager()
 
     class Meta:
         ordering = ["slug"]

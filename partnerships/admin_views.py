@@ -9,7 +9,6 @@ wires them into the Tie and City admins through get_urls().
 import io
 from pathlib import Path
 
-from django import forms
 from django.contrib import messages
 from django.contrib.sessions.backends.db import SessionStore
 from django.core.exceptions import PermissionDenied
@@ -28,7 +27,7 @@ from cities.duplicates import find_duplicate_cities
 from cities.models import City, NotDuplicate, Verification
 
 from . import curation
-from .forms import ImportForm, MergeForm, source_for
+from .forms import ImportForm, MergeForm, NotDuplicateForm, source_for
 from .importing import (
     ImportFileError,
     apply_import,
@@ -291,31 +290,6 @@ def duplicates_view(request, model_admin):
         can_dismiss=model_admin.has_change_permission(request),
     )
     return TemplateResponse(request, "admin/cities/city/duplicates.html", context)
-
-
-class NotDuplicateForm(forms.Form):
-    """A pair of the queue judged to be two places, and why."""
-
-    city = forms.ModelChoiceField(City.objects.all())
-    other = forms.ModelChoiceField(City.objects.all())
-    reason = forms.CharField(
-        label="Why are they two places?",
-        max_length=1000,
-        error_messages={
-            "required": "Say why these are two places, in words another researcher will "
-            "understand: for example “two different boroughs of London”."
-        },
-    )
-
-    def clean(self):
-        data = super().clean()
-        city, other = data.get("city"), data.get("other")
-        if city and other:
-            if city == other:
-                raise forms.ValidationError("A city cannot be a duplicate of itself.")
-            # Recorded once per pair, the lower id first, whichever way it was posted.
-            data["city"], data["other"] = sorted((city, other), key=lambda c: c.pk)
-        return data
 
 
 @require_POST

@@ -1,4 +1,5 @@
-"""The forms of the curation admin: a tie, an import upload, a merge of two cities."""
+"""The forms of the curation admin: a tie, an import upload, a merge of two cities, and a
+pair of cities judged not to be duplicates."""
 
 import uuid
 from pathlib import Path
@@ -196,4 +197,29 @@ class MergeForm(forms.Form):
         data = super().clean()
         if data.get("keep") and data.get("keep") == data.get("other"):
             raise forms.ValidationError("A city cannot be merged into itself.")
+        return data
+
+
+class NotDuplicateForm(forms.Form):
+    """A pair of the queue judged to be two places, and why."""
+
+    city = forms.ModelChoiceField(City.objects.all())
+    other = forms.ModelChoiceField(City.objects.all())
+    reason = forms.CharField(
+        label="Why are they two places?",
+        max_length=1000,
+        error_messages={
+            "required": "Say why these are two places, in words another researcher will "
+            "understand: for example “two different boroughs of London”."
+        },
+    )
+
+    def clean(self):
+        data = super().clean()
+        city, other = data.get("city"), data.get("other")
+        if city and other:
+            if city == other:
+                raise forms.ValidationError("A city cannot be a duplicate of itself.")
+            # Recorded once per pair, the lower id first, whichever way it was posted.
+            data["city"], data["other"] = sorted((city, other), key=lambda c: c.pk)
         return data

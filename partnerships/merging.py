@@ -2,7 +2,7 @@
 
 `merge_cities(keep, other)` moves everything that points at `other` onto `keep` in one
 transaction and records it in the edit history; `other`'s slug keeps leading to `keep` (a
-SlugRedirect). `record_slug_change(city, old_slug)` does the same for a city whose slug a
+SlugRedirect). `SlugRedirect.objects.record()` does the same for a city whose slug a
 curator changes: people cite the atlas's addresses, so none stops working.
 """
 
@@ -218,19 +218,6 @@ def _merge_identity(keep, other, report):
         decided.add(third)
         decision.city_id, decision.other_id = sorted((keep.pk, third))
         decision.save(update_fields=["city", "other"])
-
-
-def record_slug_change(city, old_slug):
-    """Keep `old_slug`, which named `city` until now, leading to it for good.
-
-    Called wherever a city's slug changes (the admin's save); the new slug, if it was an
-    old address of some city, is that no longer: it names this city now.
-    """
-    if not old_slug or old_slug == city.slug:
-        return
-    with transaction.atomic():
-        SlugRedirect.objects.filter(slug=city.slug).delete()
-        SlugRedirect.objects.update_or_create(slug=old_slug, defaults={"city": city})
 
 
 def _move_remaining(keep, other, user, reason, report, handled):

@@ -12,7 +12,7 @@ from django.urls import reverse
 from cities.duplicates import find_duplicate_cities
 from cities.models import AlternateName, City, NotDuplicate, SearchName, SlugRedirect
 from partnerships.curation import needs_attention_counts
-from partnerships.merging import merge_cities, record_slug_change
+from partnerships.merging import merge_cities
 from tests.conftest import admin_url, form_data, make_city, make_user
 
 pytestmark = pytest.mark.django_db
@@ -556,6 +556,5 @@ def test_saving_a_city_without_changing_its_slug_records_nothing(editor_client):
     page = admin_url(City, "change", city.pk)
     data = form_data(editor_client.get(page))
     assert editor_client.post(page, {**data, "summary": "A port."}).status_code == 302
-    record_slug_change(city, "odesa")
-    record_slug_change(city, "")
+    SlugRedirect.objects.record([(city, "odesa"), (city, "")])
     assert not SlugRedirect.objects.exists()
