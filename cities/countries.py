@@ -174,3 +174,36 @@ def split_qualified_name(name):
         return None
     code = _lookup(match["tail"])
     return (match["head"], code) if code else None
+
+
+# Codes one place may be filed under by different lists: a country and its overseas parts,
+# which ISO codes apart (Pointe-à-Pitre is FR in one list, GP in another), and territories
+# whose country is disputed. Elsewhere two same-named cities at one point across a border
+# are two places, one geocoded on the other (Florence, US drawn on Florence, Italy), or
+# border twins (Nogales, MX and US): the location check is for those, not this queue.
+FILED_EITHER_WAY = (
+    {"FR", "GP", "MQ", "GF", "RE", "YT", "PM", "BL", "MF", "NC", "PF", "WF"},
+    {"US", "PR", "GU", "VI", "AS", "MP"},
+    {"GB", "GG", "JE", "IM", "GI", "BM", "KY", "VG", "TC", "MS", "AI", "FK", "SH"},
+    {"NL", "AW", "CW", "SX", "BQ"},
+    {"DK", "GL", "FO"},
+    {"NO", "SJ"},
+    {"AU", "CX", "CC", "NF"},
+    {"NZ", "CK", "NU"},
+    {"CN", "HK", "MO", "TW"},
+    {"FI", "AX"},
+    {"UA", "RU"},
+    {"GE", "RU"},
+    {"RS", "XK"},
+    {"IL", "PS"},
+    {"MA", "EH"},
+    {"CY", "TR"},
+    {"AZ", "AM"},
+    {"SD", "SS"},
+)
+_FILED_TOGETHER = {(a, b) for group in FILED_EITHER_WAY for a in group for b in group}
+
+
+def filed_together(code, other):
+    """May one place be filed under either code by different lists (FR and GP, RS and XK)?"""
+    return (code, other) in _FILED_TOGETHER

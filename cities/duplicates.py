@@ -26,6 +26,7 @@ from typing import NamedTuple
 
 from django.db.models import Value
 
+from cities.countries import filed_together
 from cities.gazetteer import SAME_PLACE_KM, distance_km
 from cities.models import AlternateName, City, NotDuplicate, SearchName
 from cities.reconcile import CLOSE_KM, FEW_KM, Strength, name_keys
@@ -61,32 +62,6 @@ _FIELDS = (
     "geonames_id",
 )  # fmt: skip
 _ALTERNATE, _GAZETTEER, _DISMISSED = "alternate", "gazetteer", "dismissed"
-# Codes one place may be filed under by different lists: a country and its overseas parts,
-# which ISO codes apart (Pointe-à-Pitre is FR in one list, GP in another), and territories
-# whose country is disputed. Elsewhere two same-named cities at one point across a border
-# are two places, one geocoded on the other (Florence, US drawn on Florence, Italy), or
-# border twins (Nogales, MX and US): the location check is for those, not this queue.
-_FILED_EITHER_WAY = (
-    {"FR", "GP", "MQ", "GF", "RE", "YT", "PM", "BL", "MF", "NC", "PF", "WF"},
-    {"US", "PR", "GU", "VI", "AS", "MP"},
-    {"GB", "GG", "JE", "IM", "GI", "BM", "KY", "VG", "TC", "MS", "AI", "FK", "SH"},
-    {"NL", "AW", "CW", "SX", "BQ"},
-    {"DK", "GL", "FO"},
-    {"NO", "SJ"},
-    {"AU", "CX", "CC", "NF"},
-    {"NZ", "CK", "NU"},
-    {"CN", "HK", "MO", "TW"},
-    {"FI", "AX"},
-    {"UA", "RU"},
-    {"GE", "RU"},
-    {"RS", "XK"},
-    {"IL", "PS"},
-    {"MA", "EH"},
-    {"CY", "TR"},
-    {"AZ", "AM"},
-    {"SD", "SS"},
-)
-_FILED_TOGETHER = {(a, b) for group in _FILED_EITHER_WAY for a in group for b in group}
 
 # The names of a city change rarely and the queue is asked for often (the admin index counts
 # it): keys are worked out once per spelling and process.
@@ -376,7 +351,7 @@ class _Finder:
             if d is None or d > FEW_KM:
                 return
             if len(countries) == 2:
-                if tuple(countries) not in _FILED_TOGETHER:
+                if not filed_together(*countries):
                     return
                 where = f"in {countries[0]} and {countries[1]}, {d:.1f} km apart"
             else:

@@ -35,7 +35,7 @@ from simple_history.utils import bulk_create_with_history, bulk_update_with_hist
 from tqdm import tqdm
 
 from cities import dates, reconcile
-from cities.countries import country_code, split_qualified_name
+from cities.countries import country_code, filed_together, split_qualified_name
 from cities.gazetteer import SAME_PLACE_KM, distance_km
 from cities.models import (
     AlternateName,
@@ -519,8 +519,9 @@ class CityIndex:
         return self._abroad(end)
 
     def _abroad(self, end):
-        """A place of another country that the end names, within FEW_KM: the same place,
-        coded differently by another file (GP, MQ, RE for France's overseas departments)."""
+        """A place of another country that the end names, within FEW_KM, when lists may file
+        one place under either code: the same place, coded differently by another file (GP,
+        MQ, RE for France's overseas departments; XK or RS for Kosovo)."""
         if not end.has_coords:
             return None
         near = []
@@ -528,7 +529,10 @@ class CityIndex:
             if key.strength.rank > Strength.CORE.rank:
                 break
             for place in self.by_key_anywhere.get(key.key, ()):
-                if place.city.country != end.country:
+                # Only where lists file one place either way (FR or GP): elsewhere a namesake
+                # was geocoded on the other (London, Ontario drawn on London, England).
+                country = place.city.country
+                if country != end.country and filed_together(country, end.country):
                     d = place.distance(end)
                     if d <= reconcile.FEW_KM:
                         near.append((d, place.uid, place))

@@ -174,3 +174,19 @@ def test_the_dry_run_says_which_new_cities_lie_close_to_a_similar_name(tmp_path)
 
     assert "1 of the new cities lie close to an existing city of a similar name" in out
     assert "Veroia (GR) — Veria (GR)" in out
+
+
+def test_a_namesake_drawn_on_a_city_abroad_stays_its_own_city(tmp_path):
+    # The Wikipedia list draws London, Ontario on London, England: two places, not one.
+    import_lines(
+        tmp_path,
+        [
+            "London,Canada,51.5072,-0.1275,Nanjing,China,32.06,118.78",
+            "London,England,51.5072,-0.1275,Beijing,China,39.91,116.40",
+        ],
+    )
+
+    assert sorted(City.objects.filter(name="London").values_list("country", flat=True)) == [
+        "CA",
+        "GB",
+    ]
