@@ -13,6 +13,7 @@ from django.contrib.admin.widgets import (
 )
 from django.db import models, transaction
 from django.db.models import Exists, OuterRef, Q, Value
+from django.forms.models import BaseInlineFormSet
 from django.utils import timezone
 from django_countries import countries
 from simple_history.admin import SimpleHistoryAdmin
@@ -213,13 +214,34 @@ class PreloadedInline(admin.TabularInline):
         return super().get_queryset(request).select_related(*fks, *self.also_select_related)
 
 
-class CitationInline(PreloadedInline):
-    """The sources a claim cites, each with where in the source (the locator)."""
+class CitationFormSet(BaseInlineFormSet):
+    default_error_messages = {
+        "too_few_forms": "Cite at least one source: the atlas shows no claim without one. "
+        "Pick the source, or add it with the + beside the list.",
+    }
 
+
+class CitationInline(PreloadedInline):
+    """The sources a claim cites, each with where in the source (the locator). A new claim
+    the public pages show (`required`) cannot be saved without one; the form opens with a
+    row to fill in."""
+
+    formset = CitationFormSet
     fields = ("source", "locator", "quote")
     autocomplete_fields = ("source",)
     verbose_name = "citation"
     verbose_name_plural = "sources cited"
+    required = False
+
+    def get_extra(self, request, obj=None, **kwargs):
+        return 0 if obj is not None or self.required else 1
+
+    def get_min_num(self, request, obj=None, **kwargs):
+        return 1 if obj is None and self.required else 0
+
+    def get_formset(self, request, obj=None, **kwargs):
+        kwargs.setdefault("validate_min", obj is None and self.required)
+        return super().get_formset(request, obj, **kwargs)
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         field = super().formfield_for_foreignkey(db_field, request, **kwargs)

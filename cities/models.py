@@ -216,12 +216,13 @@ class SourceKind(models.TextChoices):
     OTHER = "other", "Other"
 
 
-class Source(EDTFMixin, models.Model):
+class Source(SluggedMixin, EDTFMixin, models.Model):
     """A citable work. Every claim in the atlas cites at least one."""
 
     slug = models.SlugField(
-        "citation key", max_length=100, unique=True,
-        help_text="Short stable key used in exports, e.g. wikipedia-twin-towns-2026.",
+        "citation key", max_length=100, unique=True, blank=True,
+        help_text="Short stable key used in exports, e.g. wikipedia-twin-towns-2026; made "
+        "from the title when left empty.",
     )  # fmt: skip
     kind = models.CharField("kind", max_length=16, choices=SourceKind.choices)
     title = models.CharField("title", max_length=500)
@@ -261,8 +262,8 @@ class Source(EDTFMixin, models.Model):
     def __str__(self):
         return self.title
 
-    def natural_key(self):
-        return (self.slug,)
+    def slug_text(self):
+        return self.title
 
     def get_absolute_url(self):
         return reverse("partnerships:source_detail", kwargs={"slug": self.slug})

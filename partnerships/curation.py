@@ -14,7 +14,7 @@ from django.urls import reverse
 from cities.duplicates import find_duplicate_cities
 from cities.models import City, Verification
 
-from .models import Tie
+from .models import Correction, CorrectionStatus, Tie
 
 
 @dataclass(frozen=True)
@@ -85,6 +85,13 @@ QUEUE = [
         City,
         lambda: len(find_duplicate_cities()),
         url_name="admin:cities_city_duplicates",
+    ),
+    Check(
+        "corrections_new",
+        "Corrections from readers to review",
+        Correction,
+        lambda: Correction.objects.filter(status=CorrectionStatus.NEW).count(),
+        query="status__exact=new",
     ),
 ]
 

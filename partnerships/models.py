@@ -1042,3 +1042,127 @@ class ApiKey(models.Model):
         if self.revoked_at is None:
             self.revoked_at = timezone.now()
             self.save(update_fields=["revoked_at"])
+
+
+# Corrections from readers --------------------------------------------------------------------
+# What a reader says is wrong on a city's or a tie's page, sent from the public form
+# (partnerships/corrections.py) and decided by a curator in the admin. Never shown publicly.
+
+
+CORRECTION_MAX_TEXT = 2000
+
+
+class CorrectionStatus(models.TextChoices):
+    NEW = "new", "to review"
+    ACCEPTED = "accepted", "accepted"
+    DECLINED = "declined", "declined"
+
+
+class Correction(models.Model):
+    """A reader's suggestion about one city or one tie, and the curator's decision on it."""
+
+    city = models.ForeignKey(
+        City, on_delete=models.CASCADE, null=True, blank=True, related_name="corrections",
+        verbose_name="city",
+    )  # fmt: skip
+    # A tie deleted (or collapsed into another by a merge) takes its suggestions with it; a
+    # merged city's suggestions move to the city kept (merging._move_remaining).
+    tie = models.ForeignKey(
+        Tie, on_delete=models.CASCADE, null=True, blank=True, related_name="corrections",
+        verbose_name="tie",
+    )  # fmt: skip
+    what_is_wrong = models.TextField("what is wrong", max_length=CORRECTION_MAX_TEXT)
+    should_be = models.TextField("what it should be", max_length=CORRECTION_MAX_TEXT)
+    source_url = models.URLField("source", max_length=500, blank=True)
+    email = models.EmailField(
+        "reader's e-mail", blank=True, help_text="Only to ask the reader about this suggestion; "
+        "never shown on the site.",
+    )  # fmt: skip
+    created_at = models.DateTimeField("sent", auto_now_add=True)
+    ip_hash = models.CharField(
+        "sender (hashed address)", max_length=64, blank=True, editable=False,
+        help_text="A keyed hash of the sender's network address: suggestions from one address "
+        "share it; the address itself is not kept.",
+    )  # fmt: skip
+    status = models.CharField(
+        "status", max_length=10, choices=CorrectionStatus.choices, default=CorrectionStatus.NEW
+    )
+    change_url = models.URLField(
+        "the change made", max_length=500, blank=True,
+        help_text="When accepting: the address of the change you made, e.g. the record's "
+        "history page in the admin.",
+    )  # fmt: skip
+    decline_reason = models.TextField(
+        "why declined", blank=True,
+        help_text="When declining: why, in a sentence (no source, the source says otherwise, "
+        "spam).",
+    )  # fmt: skip
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+        related_name="+", verbose_name="decided by", editable=False,
+    )  # fmt: skip
+    decided_at = models.DateTimeField("decided", null=True, blank=True, editable=False)
+
+    class Meta:
+        verbose_name = "correction from a reader"
+        verbose_name_plural = "corrections from readers"
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["status", "created_at"], name="correction_status_sent")]
+        constraints = [
+            choices_constraint("status", CorrectionStatus, "correction"),
+            models.CheckConstraint(
+                condition=Q(city__isnull=False, tie__isnull=True)
+                | Q(city__isnull=True, tie__isnull=False),
+                name="correction_about_one_record",
+                violation_error_message="A correction is about one city or one tie.",
+            ),
+            models.CheckConstraint(
+                condition=Q(
+                    models.lookups.LessThanOrEqual(
+                        models.functions.Length("what_is_wrong"), CORRECTION_MAX_TEXT
+                    ),
+                    models.lookups.LessThanOrEqual(
+                        models.functions.Length("should_be"), CORRECTION_MAX_TEXT
+                    ),
+                ),
+                name="correction_text_size",
+                violation_error_message="Each text holds at most 2,000 characters.",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status=CorrectionStatus.ACCEPTED) | ~Q(change_url=""),
+                name="correction_accepted_links_change",
+                violation_error_message="An accepted correction links the change made.",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status=CorrectionStatus.DECLINED) | ~Q(decline_reason=""),
+                name="correction_declined_has_reason",
+                violation_error_message="A declined correction says why.",
+            ),
+        ]
+
+    def __str__(self):
+        return f"Correction {self.pk} ({self.get_status_display()})"
+
+    @property
+    def about(self):
+        """The city or the tie the reader wrote about."""
+        return self.city if self.city_id else self.tie
+
+    def clean(self):
+        errors = {}
+        if self.status == CorrectionStatus.ACCEPTED and not self.change_url:
+            errors["change_url"] = (
+                "To accept, link the change you made (the record's history page, say), so "
+                "that other curators can see what the suggestion led to."
+            )
+        if self.status == CorrectionStatus.DECLINED and not self.decline_reason.strip():
+            errors["decline_reason"] = "To decline, say why in a sentence."
+        if errors:
+            raise ValidationError(errors)
+
+    def decide(self, user):
+        """Record who decided and when; a correction put back to review is undecided again."""
+        if self.status == CorrectionStatus.NEW:
+            self.decided_by, self.decided_at = None, None
+        else:
+            self.decided_by, self.decided_at = user, timezone.now()

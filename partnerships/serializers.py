@@ -345,6 +345,56 @@ def slug_of(model, what, queryset=None, **kwargs):
     )
 
 
+NEEDS_A_SOURCE = (
+    "Cite at least one source: the atlas shows no claim without one. Give "
+    '[{"source": "<source slug>", "locator": "p. 12"}].'
+)
+
+
+class CitationInputSerializer(serializers.Serializer):
+    """One source a new claim cites, with where in it and, if stored, its words."""
+
+    source = slug_of(Source, "source")
+    locator = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+    quote = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class CitedWriteMixin(serializers.Serializer):
+    """A claim created through the API names its sources in the same request: `citations`,
+    required with at least one on creation, written in the claim's transaction."""
+
+    citations = CitationInputSerializer(
+        many=True,
+        write_only=True,
+        required=False,
+        help_text="The sources the claim cites; at least one when creating it.",
+    )
+
+    def validate(self, attrs):
+        attrs = super().validate(attrs)
+        if self.instance is None and not attrs.get("citations"):
+            raise serializers.ValidationError({"citations": [NEEDS_A_SOURCE]})
+        return attrs
+
+    def create(self, validated_data):
+        self.new_citations = validated_data.pop("citations", [])
+        return super().create(validated_data)
+
+    def update(self, instance, validated_data):
+        self.new_citations = validated_data.pop("citations", [])
+        return super().update(instance, validated_data)
+
+    def citation_rows(self, claim):
+        model = claim.citations.model
+        field = claim.citations.field.name
+        return [model(**{field: claim}, **cited) for cited in self.new_citations]
+
+    def save_instance(self, instance, many):
+        super().save_instance(instance, many)
+        for citation in self.citation_rows(instance):
+            citation.save()
+
+
 class CleanedModelSerializer(serializers.ModelSerializer):
     """Saves through the model's full_clean(), in one transaction, or not at all.
 
@@ -401,7 +451,7 @@ class CleanedModelSerializer(serializers.ModelSerializer):
         return self.read_serializer_class(instance, context=self.context).data
 
 
-class TieWriteSerializer(CleanedModelSerializer):
+class TieWriteSerializer(CitedWriteMixin, CleanedModelSerializer):
     """A new sister, partner or friendship tie for a pair whose tie is *unspecified* states
     that tie's kind (record_tie()); `kind_stated` then says so and the API answers 200 with
     that tie rather than 201."""
@@ -425,8 +475,12 @@ class TieWriteSerializer(CleanedModelSerializer):
     def save_instance(self, instance, many):
         if instance.pk is not None:
             return super().save_instance(instance, many)
+        citations = [TieCitation(**cited) for cited in self.new_citations]
         self.kind_stated = record_tie(
-            instance, topics=many.get("topics", ()), user=self.context["request"].user
+            instance,
+            topics=many.get("topics", ()),
+            citations=citations,
+            user=self.context["request"].user,
         )
 
     class Meta:
@@ -443,10 +497,11 @@ class TieWriteSerializer(CleanedModelSerializer):
             "topics",
             "summary",
             "verification",
+            "citations",
         ]
 
 
-class MembershipWriteSerializer(CleanedModelSerializer):
+class MembershipWriteSerializer(CitedWriteMixin, CleanedModelSerializer):
     read_serializer_class = MembershipSerializer
     organization = slug_of(Organization, "organization")
     city = slug_of(City, "city", required=False, allow_null=True)
@@ -464,6 +519,7 @@ class MembershipWriteSerializer(CleanedModelSerializer):
             "until",
             "summary",
             "verification",
+            "citations",
         ]
 
 

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import corrections, views
 
 app_name = "partnerships"
 
@@ -8,6 +8,7 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("cities/", views.city_list, name="city_list"),
     path("cities/<slug:slug>/", views.city_detail, name="city_detail"),
+    path("cities/<slug:slug>/correction/", corrections.city_correction, name="city_correction"),
     path("sources/", views.source_list, name="source_list"),
     path("sources/<slug:slug>/", views.source_detail, name="source_detail"),
     path("about/", views.about, name="about"),
@@ -17,4 +18,5 @@ urlpatterns = [
     path("organizations/<slug:slug>/", views.organization_detail, name="organization_detail"),
     path("ties/", views.tie_list, name="tie_list"),
     path("ties/<int:pk>/", views.tie_detail, name="tie_detail"),
+    path("ties/<int:pk>/correction/", corrections.tie_correction, name="tie_correction"),
 ]

@@ -124,9 +124,17 @@ def form_data(response):
 
 
 def add_inline_row(data, prefix, **fields):
-    """Fill one more row of the inline `prefix`, as "Add another" does in the browser."""
-    n = int(data[f"{prefix}-TOTAL_FORMS"])
-    data[f"{prefix}-TOTAL_FORMS"] = str(n + 1)
+    """Fill the next row of the inline `prefix`: the empty row a new record's form opens
+    with, else one more, as "Add another" does in the browser."""
+    total = int(data[f"{prefix}-TOTAL_FORMS"])
+    initial = int(data.get(f"{prefix}-INITIAL_FORMS", 0))
+    empty = [
+        n
+        for n in range(initial, total)
+        if not any(data.get(f"{prefix}-{n}-{name}") for name in fields)
+    ]
+    n = empty[0] if empty else total
+    data[f"{prefix}-TOTAL_FORMS"] = str(max(total, n + 1))
     for name, value in fields.items():
         data[f"{prefix}-{n}-{name}"] = value
     return data

@@ -20,6 +20,7 @@ from cities.models import (
 )
 from partnerships.models import (
     ApiKey,
+    Correction,
     Event,
     EventCitation,
     Initiative,
@@ -48,8 +49,9 @@ pytestmark = pytest.mark.django_db
 CURATED_APPS = ("cities", "partnerships")
 # Partner API keys are access control, not research data: curators neither add nor change them.
 # Gazetteer search names, slug redirects and "not duplicates" decisions are derived by the atlas
-# (linking, merges and renames, the duplicates queue): listed in the admin, never typed in.
-DERIVED = {SearchName, SlugRedirect, NotDuplicate}
+# (linking, merges and renames, the duplicates queue), and readers send corrections from the
+# public pages (tests/test_corrections.py): listed in the admin, never typed in.
+DERIVED = {SearchName, SlugRedirect, NotDuplicate, Correction}
 NOT_CURATED = {ApiKey, *DERIVED}
 REGISTERED = sorted(
     (

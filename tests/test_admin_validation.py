@@ -21,8 +21,10 @@ pytestmark = pytest.mark.django_db
 
 
 def post_tie(client, **fields):
+    """The tie form posted with its fields and, as every new tie needs, a cited source."""
     data = form_data(client.get(admin_url(Tie, "add")))
     data.update({"kind": "sister", **fields})
+    add_inline_row(data, "citations", source=make_source().pk, locator="p. 1")
     return client.post(admin_url(Tie, "add"), data)
 
 
@@ -124,3 +126,25 @@ def test_a_tie_with_its_source_is_saved_with_the_citation(editor_client):
     tie = Tie.objects.get()
     assert tie.start_lower.year == 1957
     assert [(c.source, c.locator) for c in tie.citations.all()] == [(source, "paragraph 3")]
+
+
+def test_a_new_tie_opens_with_a_citation_row_and_is_refused_without_a_source(editor_client):
+    a, b = make_city(), make_city()
+    page = editor_client.get(admin_url(Tie, "add"))
+    assert page.context["inline_admin_formsets"][0].formset.total_form_count() == 1
+    data = form_data(page)
+    data.update(city_a=a.pk, city_b=b.pk, kind="sister")
+    response = editor_client.post(admin_url(Tie, "add"), data)
+    assert response.status_code == 200
+    assert shows(response, "Cite at least one source: the atlas shows no claim without one.")
+    assert not Tie.objects.exists()
+
+
+def test_a_source_made_from_the_tie_form_gets_its_key_from_its_title(editor_client):
+    from cities.models import Source
+
+    data = form_data(editor_client.get(admin_url(Source, "add") + "?_popup=1"))
+    data.update(kind="article", title="Yokohama City: International Strategy", _popup="1")
+    response = editor_client.post(admin_url(Source, "add") + "?_popup=1", data)
+    assert response.status_code == 200  # the popup closes, handing the new source to the form
+    assert Source.objects.get().slug == "yokohama-city-international-strategy"

@@ -337,6 +337,7 @@ def test_researcher_records_a_tie_by_city_slugs(researcher_api, researcher):
             "kind": "mou",
             "start": "2023-05",
             "topics": ["urban-development"],
+            "citations": [{"source": make_source(slug="article").slug, "locator": "para. 5"}],
         },
         format="json",
     )
@@ -348,6 +349,20 @@ def test_researcher_records_a_tie_by_city_slugs(researcher_api, researcher):
     tie = Tie.objects.get(pk=body["id"])
     assert (tie.city_a, tie.city_b, tie.kind) == (yokohama, odesa, "mou")
     assert tie.history.latest().history_user == researcher
+    assert [(c.source.slug, c.locator) for c in tie.citations.all()] == [("article", "para. 5")]
+
+
+@pytest.mark.django_db
+def test_a_tie_without_a_source_is_refused_and_nothing_written(researcher_api):
+    a, b = make_city(), make_city()
+
+    response = researcher_api.post(
+        "/api/v1/ties/", {"city_a": a.slug, "city_b": b.slug, "kind": "sister"}, format="json"
+    )
+
+    assert response.status_code == 400
+    assert response.json()["errors"]["citations"][0].startswith("Cite at least one source")
+    assert not Tie.objects.exists()
 
 
 @pytest.mark.django_db
@@ -366,6 +381,7 @@ def test_invalid_tie_is_refused_with_field_messages_and_nothing_written(
 ):
     a, b = make_city(), make_city()
     body = {"city_a": a.slug, "city_b": b.slug, "kind": "sister", **change}
+    body["citations"] = [{"source": make_source().slug, "locator": "p. 1"}]
     if body["city_b"] == "SELF":
         body["city_b"] = a.slug
 
@@ -382,7 +398,12 @@ def test_duplicate_tie_entered_the_other_way_round_is_refused(researcher_api):
 
     response = researcher_api.post(
         "/api/v1/ties/",
-        {"city_a": tie.city_b.slug, "city_b": tie.city_a.slug, "kind": "sister"},
+        {
+            "city_a": tie.city_b.slug,
+            "city_b": tie.city_a.slug,
+            "kind": "sister",
+            "citations": [{"source": make_source().slug}],
+        },
         format="json",
     )
 
@@ -427,12 +448,22 @@ def test_membership_needs_exactly_one_member(researcher_api):
 
     both = researcher_api.post(
         "/api/v1/memberships/",
-        {"organization": org.slug, "city": city.slug, "member_organization": other.slug},
+        {
+            "organization": org.slug,
+            "city": city.slug,
+            "member_organization": other.slug,
+            "citations": [{"source": make_source().slug}],
+        },
         format="json",
     )
     good = researcher_api.post(
         "/api/v1/memberships/",
-        {"organization": org.slug, "city": city.slug, "since": "2014"},
+        {
+            "organization": org.slug,
+            "city": city.slug,
+            "since": "2014",
+            "citations": [{"source": make_source().slug, "locator": "p. 2"}],
+        },
         format="json",
     )
     cite = researcher_api.post(
@@ -449,7 +480,8 @@ def test_membership_needs_exactly_one_member(researcher_api):
     assert good.json()["since_display"] == "2014"
     assert cite.status_code == 201
     assert Membership.objects.count() == 1
-    assert MembershipCitation.objects.count() == 1
+    # The source it was created with, and the one cited afterwards.
+    assert MembershipCitation.objects.count() == 2
 
 
 # Keys and limits -------------------------------------------------------------------------

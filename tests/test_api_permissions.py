@@ -71,10 +71,21 @@ def world(db):
 def body_for(resource, world):
     """A valid new record for each writable resource (fresh cities so none is a duplicate)."""
     n = next(_n)
+    cited = [{"source": make_source().slug, "locator": f"p. {n}"}]
     if resource == "ties":
-        return {"city_a": make_city().slug, "city_b": make_city().slug, "kind": "sister"}
+        return {
+            "city_a": make_city().slug,
+            "city_b": make_city().slug,
+            "kind": "sister",
+            "citations": cited,
+        }
     if resource == "memberships":
-        return {"organization": world["org"].slug, "city": make_city().slug, "role": "member"}
+        return {
+            "organization": world["org"].slug,
+            "city": make_city().slug,
+            "role": "member",
+            "citations": cited,
+        }
     if resource == "tie-citations":
         return {"tie": world["tie"].pk, "source": make_source().slug, "locator": f"p. {n}"}
     if resource == "membership-citations":

@@ -47,6 +47,7 @@ KEY_PAGES = {
     "ties": "/ties/",
     "sources": "/sources/",
     "about": "/about/",
+    "correction-yokohama": "/cities/yokohama/correction/",
 }
 SERIOUS = {"serious", "critical"}
 # EDTF of every kind the pages write out: a year, about, a decade, a month, a range, unsure.

@@ -197,6 +197,7 @@ def test_needs_attention_counts_what_curators_should_look_at():
         "cities_without_country": 1,
         "cities_location_check": 0,
         "possible_duplicates": 1,
+        "corrections_new": 0,
     }
 
 

@@ -49,6 +49,7 @@ def test_counts_and_their_links_to_the_filtered_lists(editor_client):
         "cities_without_country": 2,
         "cities_location_check": 1,
         "possible_duplicates": 1,
+        "corrections_new": 0,
         "city_unverified": 2 * 3 + 3,
         "event_unverified": 0,
         "initiative_unverified": 0,
@@ -125,12 +126,13 @@ def test_the_page_queries_do_not_grow_with_rows(editor_client, django_assert_num
     # 1 session, 2 user, 3-4 the user's and groups' permissions; counts of 5 undated,
     # 6 unsourced, 7 unverified ties, 8 cities without coordinates, 9 without a country,
     # 10 whose place the gazetteer questions; 11 every city and 12 their alternate names for
-    # the duplicate pairs (compared in memory); 13-18 unverified cities, events, initiatives,
-    # memberships, organizations and stated figures.
-    with django_assert_num_queries(18):
+    # the duplicate pairs (compared in memory); 13 corrections from readers to review;
+    # 14-19 unverified cities, events, initiatives, memberships, organizations and stated
+    # figures.
+    with django_assert_num_queries(19):
         few = editor_client.get(PAGE)
     queue(30)
-    with django_assert_num_queries(18):
+    with django_assert_num_queries(19):
         many = editor_client.get(PAGE)
     assert rows(few)["ties_undated"]["count"] == 1
     assert rows(many)["ties_undated"]["count"] == 31
