@@ -14,6 +14,8 @@ from django.contrib.admin.widgets import (
 from django.db import models, transaction
 from django.db.models import Exists, OuterRef, Q, Value
 from django.forms.models import BaseInlineFormSet
+from django.http import HttpResponseRedirect
+from django.urls import reverse
 from django.utils import timezone
 from django_countries import countries
 from simple_history.admin import SimpleHistoryAdmin
@@ -268,6 +270,24 @@ class CuratedAdmin(SimpleHistoryAdmin):
     @admin.display(description="sources", ordering="source_count")
     def sources(self, obj):
         return obj.source_count
+
+    def response_post_save_add(self, request, obj):
+        return self.show_saved(request, obj)
+
+    def response_post_save_change(self, request, obj):
+        return self.show_saved(request, obj)
+
+    def show_saved(self, request, obj):
+        """After "Save", the record just saved rather than the whole list, where a new tie
+        would sit behind tens of thousands of undated ones."""
+        opts = obj._meta
+        return HttpResponseRedirect(
+            reverse(
+                f"admin:{opts.app_label}_{opts.model_name}_change",
+                args=[obj.pk],
+                current_app=self.admin_site.name,
+            )
+        )
 
     @admin.action(description="Mark selected as verified", permissions=["change"])
     def mark_verified(self, request, queryset):

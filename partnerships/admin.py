@@ -431,6 +431,7 @@ class TieAdmin(CuratedAdmin):
         HasSourceFilter,
         DateKnownFilter.on("start", "start date"),
         "date_basis",
+        admin_views.ImportedFilter,
     )
     search_fields = ("city_a__name", "city_b__name", "city_a__slug", "city_b__slug")
     autocomplete_fields = ("city_a", "city_b", "topics")

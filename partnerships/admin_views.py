@@ -9,7 +9,7 @@ wires them into the Tie and City admins through get_urls().
 import io
 from pathlib import Path
 
-from django.contrib import messages
+from django.contrib import admin, messages
 from django.contrib.sessions.backends.db import SessionStore
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
@@ -73,6 +73,23 @@ def admin_context(model_admin, request, title, **extra):
 
 
 # Import -------------------------------------------------------------------------------------
+
+
+class ImportedFilter(admin.SimpleListFilter):
+    """The ties one admin import created or changed: those whose history records it."""
+
+    title = "import"
+    parameter_name = "imported"
+
+    def lookups(self, request, model_admin):
+        value = self.value()
+        return [(value, f"import {value}")] if value else []
+
+    def queryset(self, request, queryset):
+        if not self.value():
+            return queryset
+        written = Tie.history.filter(history_change_reason__endswith=f"import {self.value()}")
+        return queryset.filter(pk__in=written.values("id"))
 
 
 def plan_pending(pending, skip_bad_rows=None):
@@ -194,7 +211,11 @@ def import_confirm_view(request, model_admin):
         )
         return HttpResponseRedirect(reverse("admin:partnerships_tie_import"))
     skip = pending["skip_bad_rows"] or request.POST.get("skip_bad_rows") == "1"
-    reason = f"Imported from the admin: {pending['name']} ({pending['summary']['rows']} rows)"
+    # The token marks this import's history rows, so that the list can show what it wrote.
+    reason = (
+        f"Imported from the admin: {pending['name']} ({pending['summary']['rows']} rows), "
+        f"import {pending['token'][:12]}"
+    )
     try:
         with transaction.atomic():
             plan = plan_pending(pending, skip_bad_rows=skip)
@@ -218,8 +239,9 @@ def import_confirm_view(request, model_admin):
         f"{summary['rows_rejected']:,} rows rejected."
     )
     model_admin.log_change(request, plan.source, message)
-    messages.success(request, message)
-    return HttpResponseRedirect(reverse("admin:partnerships_tie_changelist"))
+    messages.success(request, message + " Listed below: the ties it created or changed.")
+    imported = urlencode({ImportedFilter.parameter_name: pending["token"][:12]})
+    return HttpResponseRedirect(f"{reverse('admin:partnerships_tie_changelist')}?{imported}")
 
 
 @require_POST

@@ -148,3 +148,9 @@ def test_a_source_made_from_the_tie_form_gets_its_key_from_its_title(editor_clie
     response = editor_client.post(admin_url(Source, "add") + "?_popup=1", data)
     assert response.status_code == 200  # the popup closes, handing the new source to the form
     assert Source.objects.get().slug == "yokohama-city-international-strategy"
+
+
+def test_after_saving_the_admin_shows_the_tie_just_saved(editor_client):
+    a, b = make_city(), make_city()
+    response = post_tie(editor_client, city_a=a.pk, city_b=b.pk)
+    assert response["Location"] == admin_url(Tie, "change", Tie.objects.get().pk)
