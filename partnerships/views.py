@@ -11,6 +11,7 @@ from django.core.paginator import Paginator
 from django.db.models import (
     Count,
     IntegerField,
+    Max,
     OuterRef,
     Q,
     Subquery,
@@ -229,7 +230,18 @@ def compare(request):
     for i, city in enumerate(result["cities"]):
         rest = slugs[:i] + slugs[i + 1 :]
         city["without"] = ",".join(rest) if len(rest) >= comparison.MIN_CITIES else ""
-    context.update(result=result, cities=cities, picked=slugs, slugs=canonical)
+    # Cited as it stands: the newest change to the compared cities or any of their ties.
+    changed = Tie.objects.filter(Q(city_a__in=cities) | Q(city_b__in=cities)).aggregate(
+        last=Max("updated_at")
+    )["last"]
+    context.update(
+        result=result,
+        cities=cities,
+        picked=slugs,
+        slugs=canonical,
+        citation_title="Comparison of " + ", ".join(c.name for c in cities),
+        last_changed=max(filter(None, [changed, *(c.updated_at for c in cities)])),
+    )
     return render(request, "partnerships/compare.html", context)
 
 

@@ -155,7 +155,8 @@ def test_four_city_comparison_query_count_does_not_grow(client, django_assert_nu
 
     for n, slugs in ((2, build(2)), (40, build(40))):
         # 1 the four cities by slug, 2 their ties with both ends, 3 stated figures,
-        # 4 the figures' citations with sources, 5 memberships with organizations, 6 themes.
-        with django_assert_num_queries(6):
+        # 4 the figures' citations with sources, 5 memberships with organizations, 6 themes,
+        # 7 the newest change to their ties, the date "cite this page" gives.
+        with django_assert_num_queries(7):
             response = client.get("/compare/", {"cities": slugs})
         assert response.status_code == 200, n
