@@ -223,7 +223,8 @@ _DIGRAPHS = (
     ("kh", "h"), ("tz", "ts"), ("ph", "f"), ("yo", "e"), ("ye", "e"), ("iy", "i"),
 )  # fmt: skip
 _Y = str.maketrans({"y": "i"})
-_DOUBLE = re.compile(r"(.)\1+")
+# Letters only: "Town 11" is not "Town 1".
+_DOUBLE = re.compile(r"([a-z])\1+")
 
 
 def skeleton(folded):

@@ -34,7 +34,7 @@ from cities.dates import humanize, span
 from cities.forms import CityForm, GazetteerSelect, cite_gazetteer, label
 from cities.models import City, NotDuplicate, SlugRedirect
 
-from . import admin_keys, admin_views  # noqa: F401  (admin_keys registers the API key admin)
+from . import admin_keys, admin_members, admin_views  # noqa: F401  (admin_keys registers the API key admin)
 from .forms import TieForm
 from .models import (
     Correction,
@@ -405,6 +405,28 @@ class MembershipAdmin(CuratedAdmin):
     def get_queryset(self, request):
         # __str__ names the member and the organization; autocomplete lists call it too.
         return super().get_queryset(request).select_related(*self.list_select_related)
+
+    def get_urls(self):
+        extra = admin_urls(
+            self,
+            ("import/", admin_members.import_view, "partnerships_membership_import"),
+            (
+                "import/confirm/",
+                admin_members.import_confirm_view,
+                "partnerships_membership_import_confirm",
+            ),
+            (
+                "import/cancel/",
+                admin_members.import_cancel_view,
+                "partnerships_membership_import_cancel",
+            ),
+            (
+                "import/rejected.csv",
+                admin_members.import_rejected_view,
+                "partnerships_membership_import_rejected",
+            ),
+        )
+        return [*extra, *super().get_urls()]
 
     @admin.display(description="member", ordering="city__name")
     def member(self, obj):

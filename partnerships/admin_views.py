@@ -117,19 +117,20 @@ def plan_pending(pending, skip_bad_rows=None):
 
 # The uploaded file waits for its confirmation in a session row of its own, in the database
 # that every app server shares: the user's own session, read on every request, stays small.
+# `slot` keeps another import's upload (admin_members) apart from the ties'.
 
 
-def save_pending(request, pending):
-    discard_pending(request)
+def save_pending(request, pending, slot=PENDING_KEY):
+    discard_pending(request, slot)
     store = SessionStore()
     store.update(pending)
     store.set_expiry(PENDING_SECONDS)
     store.save()
-    request.session[PENDING_KEY] = store.session_key
+    request.session[slot] = store.session_key
 
 
-def load_pending(request, token):
-    key = request.session.get(PENDING_KEY)
+def load_pending(request, token, slot=PENDING_KEY):
+    key = request.session.get(slot)
     if not key or not token:
         return None
     pending = SessionStore(session_key=key).load()
@@ -138,8 +139,8 @@ def load_pending(request, token):
     return pending
 
 
-def discard_pending(request):
-    key = request.session.pop(PENDING_KEY, None)
+def discard_pending(request, slot=PENDING_KEY):
+    key = request.session.pop(slot, None)
     if key:
         SessionStore(session_key=key).delete()
 

@@ -267,6 +267,8 @@ class ApiViewMixin(MethodFirstMixin):
             response["RateLimit-Limit"], response["RateLimit-Remaining"], reset = limit
             response["RateLimit-Reset"] = str(reset)
         patch_vary_headers(response, ["Accept", "Authorization", "X-API-Key"])
+        # What the data may be reused under; each record names its own sources.
+        response["Link"] = f'<{exports.ATLAS_LICENCE_URL}>; rel="license"'
         return response
 
 

@@ -23,7 +23,7 @@ from xml.sax.saxutils import escape, quoteattr
 
 from django.db.models import Q
 
-from cities.models import City, SourceKind
+from cities.models import City, Source, SourceKind
 
 from .models import Tie, TieCitation, TieKind
 
@@ -249,7 +249,10 @@ def _city_properties(city):
 
 
 def geojson_chunks(ties):
-    yield '{"type": "FeatureCollection", "features": [\n'
+    # Foreign members of the collection (RFC 7946 §6.1): the licence and whom to credit.
+    head = {"type": "FeatureCollection", "licence": ATLAS_LICENCE, "license_url": ATLAS_LICENCE_URL}
+    head["attribution"] = licence_notice(sources_of(ties))
+    yield json.dumps(head, ensure_ascii=False)[:-1] + ', "features": [\n'
     first = True
     for city in cities_of(ties):
         feature = {
@@ -286,6 +289,34 @@ def geojson_chunks(ties):
         yield ("" if first else ",\n") + json.dumps(feature, ensure_ascii=False)
         first = False
     yield "\n]}\n"
+
+
+# Licences -----------------------------------------------------------------------------------
+
+# The atlas as a whole is share-alike: most of its ties come from Wikipedia (CC BY-SA 4.0).
+ATLAS_LICENCE = "CC BY-SA 4.0"
+ATLAS_LICENCE_URL = "https://creativecommons.org/licenses/by-sa/4.0/"
+
+
+def sources_of(ties):
+    """The sources the exported ties cite, by title: what an export must credit."""
+    return (
+        Source.objects.filter(tie_citations__tie__in=ties.values("pk"))
+        .distinct()
+        .order_by("title", "slug")
+    )
+
+
+def licence_notice(sources):
+    """One paragraph saying under which licence the export is published and whom it
+    credits: each cited source with its authors and licence."""
+    credits = []
+    for source in sources:
+        who = f" ({source.authors})" if source.authors else ""
+        terms = source.licence or "licence not stated"
+        credits.append(f"{source.title}{who}: {terms}")
+    text = f"cityDiplomacy data, {ATLAS_LICENCE} ({ATLAS_LICENCE_URL})."
+    return text + (" Sources: " + "; ".join(credits) + "." if credits else "")
 
 
 # GEXF and GraphML -----------------------------------------------------------------------
@@ -360,8 +391,9 @@ def gexf_chunks(ties):
         '<?xml version="1.0" encoding="UTF-8"?>\n'
         '<gexf xmlns="http://gexf.net/1.3" version="1.3">\n'
         "  <meta><creator>cityDiplomacy</creator>"
-        "<description>Ties between cities; edge start/end span the tie's dates.</description>"
-        "</meta>\n"
+        "<description>Ties between cities; edge start/end span the tie's dates. "
+        + _xml_text(licence_notice(sources_of(ties)))
+        + "</description></meta>\n"
         '  <graph mode="dynamic" defaultedgetype="undirected" timeformat="date" '
         'timerepresentation="interval">\n'
         '    <attributes class="node">\n'
@@ -421,6 +453,7 @@ def graphml_chunks(ties):
     for name, kind in GRAPHML_EDGE_KEYS:
         yield f'  <key id="{name}" for="edge" attr.name="{name}" attr.type="{kind}"/>\n'
     yield '  <graph id="ties" edgedefault="undirected">\n'
+    yield f"    <desc>{_xml_text(licence_notice(sources_of(ties)))}</desc>\n"
     for city in cities_of(ties):
         values = {"name": city.name, **_node_values(city)}
         data = _graphml_data(GRAPHML_NODE_KEYS, values)
@@ -506,6 +539,8 @@ def csl_item(source):
         item["accessed"] = {"date-parts": [[a.year, a.month, a.day]]}
     if source.note:
         item["note"] = source.note
+    if source.licence:
+        item["license"] = source.licence
     return item
 
 
@@ -580,6 +615,8 @@ def bibtex_entry(source):
         fields.append(("urldate", source.accessed.isoformat()))
     if source.note:
         fields.append(("note", bibtex_escape(source.note)))
+    if source.licence:
+        fields.append(("license", bibtex_escape(source.licence)))
     body = ",\n".join(f"  {name} = {{{value}}}" for name, value in fields)
     return f"@{kind}{{{source.slug},\n{body}\n}}\n"
 
@@ -587,3 +624,5 @@ def bibtex_entry(source):
 def bibtex_chunks(sources):
     for source in sources.iterator(chunk_size=CHUNK):
         yield bibtex_entry(source) + "\n"
+    # Text outside entries is a comment to BibTeX: the licence of the list itself.
+    yield f"cityDiplomacy sources, {ATLAS_LICENCE} ({ATLAS_LICENCE_URL}).\n"

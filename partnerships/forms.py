@@ -67,6 +67,10 @@ class TieForm(forms.ModelForm):
 
 
 class ImportForm(forms.Form):
+    # What another import's form (admin_members) changes: its command and its columns.
+    command = "import_ties"
+    resolve_columns = staticmethod(resolve_mapping)
+
     file = forms.FileField(
         label="CSV or TSV file",
         help_text="UTF-8, with or without a byte-order mark; the first row names the columns. "
@@ -111,7 +115,7 @@ class ImportForm(forms.Form):
             raise forms.ValidationError(
                 f"The file is {upload.size / 1024 / 1024:.1f} MB; the admin takes files up to "
                 f"{IMPORT_MAX_BYTES // 1024 // 1024} MB. Split it, or import it with "
-                "manage.py import_ties."
+                f"manage.py {self.command}."
             )
         data = upload.read()
         try:
@@ -144,7 +148,7 @@ class ImportForm(forms.Form):
         data = super().clean()
         if hasattr(self, "table") and "mapping" in data:
             try:
-                self.columns = resolve_mapping(self.table.header, data["mapping"])
+                self.columns = self.resolve_columns(self.table.header, data["mapping"])
             except ImportFileError as error:
                 # The library words it for the command line, where the option is --map.
                 self.add_error("mapping", str(error).replace("--map ", ""))
@@ -176,7 +180,7 @@ class ImportForm(forms.Form):
                 "title": data["source_title"],
                 "url": data["source_url"],
             },
-            "kind": data["kind"],
+            "kind": data.get("kind"),
             "skip_bad_rows": data["skip_bad_rows"],
         }
 

@@ -227,31 +227,32 @@ def parse_mapping(spec):
     return mapping
 
 
-def resolve_mapping(header, mapping=None):
+def resolve_mapping(header, mapping=None, fields=FIELDS, required=REQUIRED):
     """Field → column index for this header: the shared file's layout by default, with
-    `mapping` (field → column name) naming the columns of other layouts."""
+    `mapping` (field → column name) naming the columns of other layouts. `fields` and
+    `required` are the ties' unless another import (importing_members) names its own."""
     mapping = dict(mapping or {})
-    unknown = sorted(set(mapping) - set(FIELDS))
+    unknown = sorted(set(mapping) - set(fields))
     if unknown:
         raise ImportFileError(
             f"Unknown field(s) in the column mapping: {', '.join(unknown)}. "
-            f"Fields are: {', '.join(FIELDS)}."
+            f"Fields are: {', '.join(fields)}."
         )
     positions = {column: i for i, column in reversed(list(enumerate(header)))}
     columns = {}
-    for name in FIELDS:
+    for name in fields:
         column = mapping.get(name, name)
         if column in positions:
             columns[name] = (positions[column], column)
         elif name in mapping:
             raise ImportFileError(
-                f"The mapping names column “{column}” for {FIELDS[name]}, but the file has no "
+                f"The mapping names column “{column}” for {fields[name]}, but the file has no "
                 f"such column. Its columns are: {', '.join(header)}."
             )
-    missing = [name for name in REQUIRED if name not in columns]
+    missing = [name for name in required if name not in columns]
     if missing:
         raise ImportFileError(
-            f"No column for {', '.join(FIELDS[m] for m in missing)}. The file's columns are: "
+            f"No column for {', '.join(fields[m] for m in missing)}. The file's columns are: "
             f"{', '.join(header)}. Name them with a mapping, e.g. "
             f"--map {','.join(f'{m}=<column>' for m in missing)}."
         )
@@ -309,8 +310,8 @@ def _number(text, column, low, high, label):
     return value
 
 
-def _end(cells, columns, n):
-    which = "first" if n == "1" else "second"
+def _end(cells, columns, n, which=None):
+    which = which or ("first" if n == "1" else "second")
     name_col = columns[f"city{n}"][1]
     # Invisible marks (U+200E, U+200B, a BOM) and doubled spaces are no part of a name.
     name = clean_name(_cell(cells, columns, f"city{n}"))

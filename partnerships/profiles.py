@@ -81,6 +81,7 @@ class SourceNumbers:
 
 SOURCE_FIELDS = (
     "slug", "title", "kind", "authors", "container_title", "issued", "url", "locator_link",
+    "licence",
 )  # fmt: skip
 
 

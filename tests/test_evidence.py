@@ -97,3 +97,33 @@ def test_recorded_counts_say_how_many_twinnings_are_of_unknown_kind(client):
     sisters = next(row for row in compared["figures"] if row["key"] == "sister_cities")
     assert sisters["recorded"][0] == 0 and sisters["recorded_note"][0] == "and 3 of unknown kind"
     assert Tie.objects.count() == 3
+
+
+def test_every_export_and_api_answer_states_its_licence_and_whom_it_credits(api):
+    wikipedia = make_source(
+        slug="wikipedia-twin-towns",
+        kind="dataset",
+        title="Lists of twin towns",
+        authors="Wikipedia contributors",
+        licence="CC BY-SA 4.0",
+    )
+    tie = make_tie(make_city(name="Yokohama"), make_city(name="Lyon", country="FR"))
+    TieCitation.objects.create(tie=tie, source=wikipedia, locator="row 2")
+    licence = '<https://creativecommons.org/licenses/by-sa/4.0/>; rel="license"'
+    credit = "Lists of twin towns (Wikipedia contributors): CC BY-SA 4.0"
+
+    def download(url):
+        response = api.get(url)
+        assert response.status_code == 200 and response["Link"] == licence, url
+        return b"".join(response.streaming_content).decode()
+
+    assert api.get("/api/v1/ties/")["Link"] == licence
+    assert download("/api/v1/exports/ties.csv").startswith("tie_id,")  # re-importable as is
+    collection = json.loads(download("/api/v1/exports/ties.geojson"))
+    assert collection["licence"] == "CC BY-SA 4.0" and credit in collection["attribution"]
+    assert credit in download("/api/v1/exports/ties.gexf")
+    assert credit in download("/api/v1/exports/ties.graphml")
+    (item,) = json.loads(download("/api/v1/exports/sources.json"))
+    assert item["license"] == "CC BY-SA 4.0"
+    bib = bibtexparser.parse_string(download("/api/v1/exports/sources.bib"))
+    assert bib.failed_blocks == [] and bib.entries[0]["license"] == "CC BY-SA 4.0"

@@ -351,3 +351,10 @@ def test_an_umlaut_written_out_has_the_umlauts_skeleton():
     assert skeleton("kitzbuehel") == skeleton("kitzbuhel")
     assert skeleton("isny im allgaeu") == skeleton("isny im allgau")
     assert skeleton("kharkiv") != skeleton("kharkov")
+
+
+def test_a_doubled_digit_is_not_a_doubled_letter():
+    from cities.reconcile import skeleton
+
+    assert skeleton("town 11") != skeleton("town 1")
+    assert skeleton("tallinn") == skeleton("talin")

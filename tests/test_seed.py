@@ -295,13 +295,16 @@ def test_award_event_names_the_smart_city_project_and_mou_event_its_tie(seed):
     assert set(aid.themes.values_list("slug", flat=True)) == {"humanitarian-aid", "reconstruction"}
 
 
-def test_source_is_the_untitled_article_without_invented_details(seed):
+def test_source_is_the_published_article_without_invented_details(seed):
     source = Source.objects.get()
     assert source.slug == SOURCE
     assert source.kind == "article"
-    assert source.title.startswith("Untitled article")
-    assert (source.authors, source.issued, source.url, source.accessed) == ("", "", "", None)
-    assert "Descriptive title" in source.note
+    assert source.title.startswith("City Diplomacy: Yokohama & Taipei")
+    assert source.url.startswith("https://www.newsdirectory3.com/city-diplomacy-yokohama-taipei")
+    assert "fair use" in source.licence
+    # No author, date of publication or access date is invented.
+    assert (source.authors, source.issued, source.accessed) == ("", "", None)
+    assert "written out from that address" in source.note
     assert "lost" in source.note
 
 
