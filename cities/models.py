@@ -224,7 +224,11 @@ class Source(SluggedMixin, EDTFMixin, models.Model):
         help_text="Short stable key used in exports, e.g. wikipedia-twin-towns-2026; made "
         "from the title when left empty.",
     )  # fmt: skip
-    kind = models.CharField("kind", max_length=16, choices=SourceKind.choices)
+    kind = models.CharField(
+        "kind", max_length=16, choices=SourceKind.choices, default=SourceKind.WEB_PAGE,
+        help_text="Web page unless it is an article, a city document, a dataset, a book or a "
+        "report.",
+    )  # fmt: skip
     title = models.CharField("title", max_length=500)
     authors = models.CharField(
         "authors", max_length=500, blank=True,

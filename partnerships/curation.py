@@ -7,6 +7,7 @@ its filters, that shows exactly those records.
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 from django.db.models import Q
 from django.urls import reverse
@@ -14,7 +15,15 @@ from django.urls import reverse
 from cities.duplicates import find_duplicate_cities
 from cities.models import City, Verification
 
-from .models import Correction, CorrectionStatus, Tie
+from .models import (
+    Correction,
+    CorrectionStatus,
+    Event,
+    Initiative,
+    Membership,
+    StatedFigure,
+    Tie,
+)
 
 
 @dataclass(frozen=True)
@@ -36,6 +45,10 @@ class Check:
         return user.has_perm(f"{meta.app_label}.view_{meta.model_name}")
 
 
+def _unsourced(model):
+    return model._default_manager.filter(citations__isnull=True).count()
+
+
 QUEUE = [
     Check(
         "ties_undated",
@@ -50,6 +63,17 @@ QUEUE = [
         Tie,
         lambda: Tie.objects.unsourced().count(),
         query="sourced=no",
+    ),
+    # Every claim the public pages show needs a source: records saved before that rule.
+    *(
+        Check(
+            f"{model._meta.model_name}_unsourced",
+            f"{str(model._meta.verbose_name_plural).capitalize()} without a source",
+            model,
+            partial(_unsourced, model),
+            query="sourced=no",
+        )
+        for model in (Membership, Initiative, Event, StatedFigure)
     ),
     Check(
         "ties_unverified",

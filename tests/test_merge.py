@@ -192,6 +192,10 @@ def test_needs_attention_counts_what_curators_should_look_at():
     assert needs_attention_counts() == {
         "ties_undated": 1,
         "ties_unsourced": 1,
+        "membership_unsourced": 0,
+        "initiative_unsourced": 0,
+        "event_unsourced": 0,
+        "statedfigure_unsourced": 0,
         "ties_unverified": 1,
         "cities_without_coordinates": 6,
         "cities_without_country": 1,

@@ -44,6 +44,10 @@ def test_counts_and_their_links_to_the_filtered_lists(editor_client):
     assert {key: row["count"] for key, row in found.items()} == {
         "ties_undated": 2,
         "ties_unsourced": 2,
+        "membership_unsourced": 2,
+        "initiative_unsourced": 0,
+        "event_unsourced": 0,
+        "statedfigure_unsourced": 0,
         "ties_unverified": 2,
         "cities_without_coordinates": 2 * 3 + 2,
         "cities_without_country": 2,
@@ -124,15 +128,15 @@ def test_the_page_queries_do_not_grow_with_rows(editor_client, django_assert_num
     queue(1)
     editor_client.get(PAGE)
     # 1 session, 2 user, 3-4 the user's and groups' permissions; counts of 5 undated,
-    # 6 unsourced, 7 unverified ties, 8 cities without coordinates, 9 without a country,
-    # 10 whose place the gazetteer questions; 11 every city and 12 their alternate names for
-    # the duplicate pairs (compared in memory); 13 corrections from readers to review;
-    # 14-19 unverified cities, events, initiatives, memberships, organizations and stated
-    # figures.
-    with django_assert_num_queries(19):
+    # 6 unsourced ties, 7-10 unsourced memberships, initiatives, events and stated figures,
+    # 11 unverified ties, 12 cities without coordinates, 13 without a country, 14 whose place
+    # the gazetteer questions; 15 every city and 16 their alternate names for the duplicate
+    # pairs (compared in memory); 17 corrections from readers to review; 18-23 unverified
+    # cities, events, initiatives, memberships, organizations and stated figures.
+    with django_assert_num_queries(23):
         few = editor_client.get(PAGE)
     queue(30)
-    with django_assert_num_queries(19):
+    with django_assert_num_queries(23):
         many = editor_client.get(PAGE)
     assert rows(few)["ties_undated"]["count"] == 1
     assert rows(many)["ties_undated"]["count"] == 31
