@@ -132,6 +132,8 @@ def test_a_new_tie_opens_with_a_citation_row_and_is_refused_without_a_source(edi
     a, b = make_city(), make_city()
     page = editor_client.get(admin_url(Tie, "add"))
     assert page.context["inline_admin_formsets"][0].formset.total_form_count() == 1
+    # A new source is made from the row itself, in a popup, without leaving the form.
+    assert 'id="add_id_citations-0-source"' in page.content.decode()
     data = form_data(page)
     data.update(city_a=a.pk, city_b=b.pk, kind="sister")
     response = editor_client.post(admin_url(Tie, "add"), data)

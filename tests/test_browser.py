@@ -48,6 +48,9 @@ KEY_PAGES = {
     "sources": "/sources/",
     "about": "/about/",
     "correction-yokohama": "/cities/yokohama/correction/",
+    # The seed's memorandum between Yokohama and Odesa: its notes and "cite this tie"; its
+    # address is set by `site`, once the tie exists.
+    "tie": None,
 }
 SERIOUS = {"serious", "critical"}
 # EDTF of every kind the pages write out: a year, about, a decade, a month, a range, unsure.
@@ -164,6 +167,7 @@ def site(live_server, tmp_path, odesa_in_geonames):
             tie.start = start
             tie.save()
             TieCitation.objects.create(tie=tie, source=made_up, locator="start")
+    KEY_PAGES["tie"] = Tie.objects.get(kind="mou").get_absolute_url()
     return live_server.url
 
 
