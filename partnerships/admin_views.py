@@ -33,7 +33,6 @@ from .importing import (
     apply_import,
     build_import_plan,
     read_table,
-    resolve_mapping,
     write_report,
 )
 from .merging import merge_cities
@@ -46,20 +45,28 @@ SAMPLE = 20
 REJECTED_SHOWN = 100
 DUPLICATES_PER_PAGE = 50
 
-SUMMARY_LABELS = [
+# The figures of an import's dry run, in order: the rows and cities (READ_LABELS), what the
+# rows add (ties here, memberships in admin_members), the citations and sources (CITED_LABELS).
+READ_LABELS = [
     ("rows", "rows read"),
     ("rows_rejected", "rows rejected"),
     ("cities_created", "cities created"),
     ("cities_matched", "cities matched in the atlas"),
     ("cities_updated", "cities completed (coordinates or Wikidata id)"),
     ("alternate_names_created", "alternate names added"),
+]
+CITED_LABELS = [
+    ("citations_created", "citations added"),
+    ("sources_created", "sources created"),
+]
+SUMMARY_LABELS = [
+    *READ_LABELS,
     ("ties_created", "ties created"),
     ("ties_already_in_atlas", "rows confirming a tie already in the atlas"),
     ("rows_repeating_a_pair", "rows repeating a pair listed earlier (skipped as duplicates)"),
     ("ties_updated", "ties completed (kind, status or dates)"),
     ("ties_kind_stated", "twinnings of unstated kind given the kind a row states"),
-    ("citations_created", "citations added"),
-    ("sources_created", "sources created"),
+    *CITED_LABELS,
 ]
 
 
@@ -92,10 +99,60 @@ class ImportedFilter(admin.SimpleListFilter):
         return queryset.filter(pk__in=written.values("id"))
 
 
-def plan_pending(pending, skip_bad_rows=None):
+class TieImport:
+    """What the admin's import views below name for one kind of import: the ties' here,
+    admin_members.MemberImport a member list's. The views take it as `steps`."""
+
+    form = ImportForm
+    title = "Import ties from a file"
+    templates = "admin/partnerships/tie"  # import_form.html and import_preview.html
+    url = "admin:partnerships_tie_import"  # and its _confirm, _cancel and _rejected
+    slot = PENDING_KEY  # the session key of the upload waiting for its confirmation
+    labels = SUMMARY_LABELS
+    skipped = ("repeated", "cited")  # the outcomes of rows that add nothing
+    sample = "new_ties"  # the plan's list the preview samples, under the same name
+
+    def build(self, table, columns, source, *, source_is_new, skip_bad_rows, kind):
+        return build_import_plan(
+            table,
+            columns,
+            source,
+            source_is_new=source_is_new,
+            default_kind=kind,
+            skip_bad_rows=skip_bad_rows,
+        )
+
+    def apply(self, plan, user, change_reason):
+        apply_import(plan, user=user, change_reason=change_reason)
+
+    def reason(self, pending):
+        # The token marks this import's history rows, so that the list can show what it wrote.
+        return (
+            f"Imported from the admin: {pending['name']} ({pending['summary']['rows']} rows), "
+            f"import {pending['token'][:12]}"
+        )
+
+    def done(self, pending, summary):
+        """(the message logged, the message shown, the page shown) once the import is
+        written."""
+        message = (
+            f"Imported {pending['name']}: {summary['ties_created']:,} ties and "
+            f"{summary['cities_created']:,} cities created, {summary['cities_matched']:,} cities "
+            f"matched, {summary['citations_created']:,} citations added, "
+            f"{summary['rows_rejected']:,} rows rejected."
+        )
+        imported = urlencode({ImportedFilter.parameter_name: pending["token"][:12]})
+        shown = message + " Listed below: the ties it created or changed."
+        return message, shown, f"{reverse('admin:partnerships_tie_changelist')}?{imported}"
+
+
+TIE_IMPORT = TieImport()
+
+
+def plan_pending(pending, skip_bad_rows=None, steps=TIE_IMPORT):
     """Plan the waiting import again, from the stored file and options. Writes nothing."""
     table = read_table(pending["text"].encode("utf-8"), name=pending["name"])
-    columns = resolve_mapping(table.header, pending["mapping"])
+    columns = steps.form.resolve_columns(table.header, pending["mapping"])
     source_fields = pending["source"]
     source, is_new = source_for(
         {
@@ -105,13 +162,8 @@ def plan_pending(pending, skip_bad_rows=None):
         }
     )
     skip = pending["skip_bad_rows"] if skip_bad_rows is None else skip_bad_rows
-    return build_import_plan(
-        table,
-        columns,
-        source,
-        source_is_new=is_new,
-        default_kind=pending["kind"],
-        skip_bad_rows=skip,
+    return steps.build(
+        table, columns, source, source_is_new=is_new, skip_bad_rows=skip, kind=pending["kind"]
     )
 
 
@@ -150,47 +202,48 @@ def require_add_tie(model_admin, request):
         raise PermissionDenied
 
 
-def import_view(request, model_admin):
+def import_view(request, model_admin, steps=TIE_IMPORT):
     """Upload a file and its options; answer with the dry-run report."""
-    require_add_tie(model_admin, request)
-    form = ImportForm(request.POST or None, request.FILES or None)
+    require_add_tie(model_admin, request)  # the right to add this admin's records
+    form = steps.form(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
-        plan = build_import_plan(
+        plan = steps.build(
             form.table,
             form.columns,
             form.source,
             source_is_new=form.source_is_new,
-            default_kind=form.cleaned_data["kind"],
             skip_bad_rows=form.cleaned_data["skip_bad_rows"],
+            kind=form.cleaned_data.get("kind"),
         )
         pending = form.pending(request.user)
         pending["summary"] = plan.summary()
-        save_pending(request, pending)
-        return preview_response(model_admin, request, plan, pending)
-    context = admin_context(model_admin, request, "Import ties from a file", form=form)
-    return TemplateResponse(request, "admin/partnerships/tie/import_form.html", context)
+        save_pending(request, pending, steps.slot)
+        return preview_response(model_admin, request, plan, pending, steps=steps)
+    context = admin_context(model_admin, request, steps.title, form=form)
+    return TemplateResponse(request, f"{steps.templates}/import_form.html", context)
 
 
-def preview_response(model_admin, request, plan, pending, changed=False):
+def preview_response(model_admin, request, plan, pending, changed=False, steps=TIE_IMPORT):
     summary = plan.summary()
-    outcomes = [o for o in plan.outcomes if o.action in ("repeated", "cited")]
+    outcomes = [o for o in plan.outcomes if o.action in steps.skipped]
     context = admin_context(
         model_admin,
         request,
         f"Import {plan.table_name}: what it would do",
         plan=plan,
         token=pending["token"],
-        figures=[(label, summary[key]) for key, label in SUMMARY_LABELS],
+        figures=[(label, summary[key]) for key, label in steps.labels],
         summary=summary,
         new_cities=[place.city for place in plan.new_places[:SAMPLE]],
-        new_ties=plan.new_ties[:SAMPLE],
         skipped=outcomes[:SAMPLE],
         rejected=plan.rejected[:REJECTED_SHOWN],
         more_rejected=max(0, len(plan.rejected) - REJECTED_SHOWN),
         changed=changed,
         sample=SAMPLE,
+        import_url=steps.url,
+        **{steps.sample: getattr(plan, steps.sample)[:SAMPLE]},
     )
-    return TemplateResponse(request, "admin/partnerships/tie/import_preview.html", context)
+    return TemplateResponse(request, f"{steps.templates}/import_preview.html", context)
 
 
 class _PlanChanged(Exception):
@@ -199,69 +252,60 @@ class _PlanChanged(Exception):
 
 
 @require_POST
-def import_confirm_view(request, model_admin):
+def import_confirm_view(request, model_admin, steps=TIE_IMPORT):
     """Apply the import the preview showed: planned again from the same file and options,
     and written only when the figures are still exactly the previewed ones."""
     require_add_tie(model_admin, request)
-    pending = load_pending(request, request.POST.get("token"))
+    pending = load_pending(request, request.POST.get("token"), steps.slot)
     if pending is None:
         messages.error(
             request,
             "This preview is no longer waiting: it was imported, cancelled, replaced by a newer "
             "upload or expired. Upload the file again.",
         )
-        return HttpResponseRedirect(reverse("admin:partnerships_tie_import"))
+        return HttpResponseRedirect(reverse(steps.url))
     skip = pending["skip_bad_rows"] or request.POST.get("skip_bad_rows") == "1"
-    # The token marks this import's history rows, so that the list can show what it wrote.
-    reason = (
-        f"Imported from the admin: {pending['name']} ({pending['summary']['rows']} rows), "
-        f"import {pending['token'][:12]}"
-    )
+    reason = steps.reason(pending)
     try:
         with transaction.atomic():
-            plan = plan_pending(pending, skip_bad_rows=skip)
+            plan = plan_pending(pending, skip_bad_rows=skip, steps=steps)
             if plan.summary() != pending["summary"] or not plan.can_apply:
                 raise _PlanChanged(plan)
-            apply_import(plan, user=request.user, change_reason=reason)
+            steps.apply(plan, user=request.user, change_reason=reason)
     except ImportFileError as error:
         messages.error(request, f"Nothing was imported: {error}")
-        return HttpResponseRedirect(reverse("admin:partnerships_tie_import"))
+        return HttpResponseRedirect(reverse(steps.url))
     except _PlanChanged as changed:
         # Someone changed the atlas since the preview: show what the import would do now.
         pending["summary"] = changed.plan.summary()
-        save_pending(request, pending)
-        return preview_response(model_admin, request, changed.plan, pending, changed=True)
-    discard_pending(request)
-    summary = plan.summary()
-    message = (
-        f"Imported {pending['name']}: {summary['ties_created']:,} ties and "
-        f"{summary['cities_created']:,} cities created, {summary['cities_matched']:,} cities "
-        f"matched, {summary['citations_created']:,} citations added, "
-        f"{summary['rows_rejected']:,} rows rejected."
-    )
-    model_admin.log_change(request, plan.source, message)
-    messages.success(request, message + " Listed below: the ties it created or changed.")
-    imported = urlencode({ImportedFilter.parameter_name: pending["token"][:12]})
-    return HttpResponseRedirect(f"{reverse('admin:partnerships_tie_changelist')}?{imported}")
+        save_pending(request, pending, steps.slot)
+        return preview_response(
+            model_admin, request, changed.plan, pending, changed=True, steps=steps
+        )
+    discard_pending(request, steps.slot)
+    logged, shown, url = steps.done(pending, plan.summary())
+    model_admin.log_change(request, plan.source, logged)
+    messages.success(request, shown)
+    return HttpResponseRedirect(url)
 
 
 @require_POST
-def import_cancel_view(request, model_admin):
+def import_cancel_view(request, model_admin, steps=TIE_IMPORT):
     require_add_tie(model_admin, request)
-    if load_pending(request, request.POST.get("token")) is not None:
-        discard_pending(request)
+    if load_pending(request, request.POST.get("token"), steps.slot) is not None:
+        discard_pending(request, steps.slot)
         messages.info(request, "The import was cancelled; nothing was written.")
-    return HttpResponseRedirect(reverse("admin:partnerships_tie_import"))
+    return HttpResponseRedirect(reverse(steps.url))
 
 
-def import_rejected_view(request, model_admin):
+def import_rejected_view(request, model_admin, steps=TIE_IMPORT):
     """The rejected rows of the waiting import, with row numbers and reasons, as CSV."""
     require_add_tie(model_admin, request)
-    pending = load_pending(request, request.GET.get("token"))
+    pending = load_pending(request, request.GET.get("token"), steps.slot)
     if pending is None:
         messages.error(request, "This preview is no longer waiting. Upload the file again.")
-        return HttpResponseRedirect(reverse("admin:partnerships_tie_import"))
-    plan = plan_pending(pending)
+        return HttpResponseRedirect(reverse(steps.url))
+    plan = plan_pending(pending, steps=steps)
     out = io.StringIO()
     write_report(plan, out)
     response = HttpResponse(out.getvalue(), content_type="text/csv; charset=utf-8")

@@ -67,15 +67,15 @@ class TieForm(forms.ModelForm):
 
 
 class ImportForm(forms.Form):
-    # What another import's form (admin_members) changes: its command and its columns.
+    # What another import's form (admin_members) changes: its command, its columns and the
+    # example of a mapping.
     command = "import_ties"
     resolve_columns = staticmethod(resolve_mapping)
-
-    file = forms.FileField(
-        label="CSV or TSV file",
-        help_text="UTF-8, with or without a byte-order mark; the first row names the columns. "
-        "Up to 20 MB: larger files go through manage.py import_ties.",
+    mapping_example = (
+        'city1=itemLabel,country1=countryLabel, or as a JSON object {"city1": "itemLabel"}'
     )
+
+    file = forms.FileField(label="CSV or TSV file")
     source_slug = forms.SlugField(
         label="Source: citation key",
         required=False,
@@ -109,6 +109,19 @@ class ImportForm(forms.Form):
         help_text="Without it, one bad row stops the whole import and nothing is written.",
     )
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["file"].help_text = (
+            "UTF-8, with or without a byte-order mark; the first row names the columns. "
+            f"Up to 20 MB: larger files go through manage.py {self.command}."
+        )
+
+    def mapping_refused(self):
+        return forms.ValidationError(
+            "Write the mapping as field=column pairs separated by commas, e.g. "
+            f"{self.mapping_example}."
+        )
+
     def clean_file(self):
         upload = self.cleaned_data["file"]
         if upload.size > IMPORT_MAX_BYTES:
@@ -135,10 +148,7 @@ class ImportForm(forms.Form):
             or text.endswith(".json")
             or Path(text).exists()
         ):
-            raise forms.ValidationError(
-                "Write the mapping as field=column pairs separated by commas, e.g. "
-                'city1=itemLabel,country1=countryLabel, or as a JSON object {"city1": "itemLabel"}.'
-            )
+            raise self.mapping_refused()
         try:
             return parse_mapping(text)
         except ImportFileError as error:

@@ -379,21 +379,42 @@ def parse_row(number, cells, columns):
     a, b = _end(cells, columns, "1"), _end(cells, columns, "2")
     kind = _choice(_cell(cells, columns, "kind"), TieKind, KIND_WORDS, "kind of tie")
     status = _choice(_cell(cells, columns, "status"), TieStatus, STATUS_WORDS, "tie status")
-    start, end = _cell(cells, columns, "start"), _cell(cells, columns, "end")
-    bounds = {}
-    for label, value in (("start", start), ("end", end)):
+    start, end = period(cells, columns, "start", "end")
+    return Row(number, a, b, kind, status, start, end, source_url(cells, columns))
+
+
+def column_name(columns, name):
+    """The file's column for field `name`, as messages name it (the field when unmapped)."""
+    return columns.get(name, (None, name))[1]
+
+
+def period(cells, columns, first, last, *, max_length=None, name_column=False):
+    """The row's two EDTF dates `first` and `last` as the file gives them, checked: each
+    readable (and no longer than `max_length`), the last not ending before the first begins.
+    `name_column` names the file's column in the message about an unreadable date."""
+    values, bounds = {}, {}
+    for name in (first, last):
+        value = values[name] = _cell(cells, columns, name)
+        if max_length is not None and len(value) > max_length:
+            raise BadRow(f"The {name} date is longer than {max_length} characters.")
         try:
-            bounds[label] = dates.bounds(value)
+            bounds[name] = dates.bounds(value)
         except ValidationError as error:
-            raise BadRow(f"The {label} date: {error.messages[0]}") from None
-    if bounds["end"][1] and bounds["start"][0] and bounds["end"][1] < bounds["start"][0]:
-        raise BadRow("The end date lies before the start date.")
+            where = f" (column {column_name(columns, name)})" if name_column else ""
+            raise BadRow(f"The {name} date{where}: {error.messages[0]}") from None
+    if bounds[last][1] and bounds[first][0] and bounds[last][1] < bounds[first][0]:
+        raise BadRow(f"The {last} date lies before the {first} date.")
+    return values[first], values[last]
+
+
+def source_url(cells, columns):
+    """The row's own web address (source_url), checked; empty when it gives none."""
     url = _cell(cells, columns, "source_url")
     if url and not re.match(r"^https?://\S+$", url):
         raise BadRow(f"The source address “{url}” is not a web address (http:// or https://).")
     if len(url) > URL_MAX:
         raise BadRow(f"The source address is longer than {URL_MAX} characters.")
-    return Row(number, a, b, kind, status, start, end, url)
+    return url
 
 
 # Reconciliation -----------------------------------------------------------------------------
@@ -698,6 +719,18 @@ class ImportPlan:
     near_similar: list = field(default_factory=list)  # (new city, existing city, km)
     applied: bool = False
 
+    @classmethod
+    def for_table(cls, table, source, *, source_is_new=False, skip_bad_rows=False):
+        """An empty plan for importing `table`, citing `source`."""
+        return cls(
+            table_name=table.name,
+            rows=len(table.rows),
+            source=source,
+            source_is_new=source_is_new,
+            skip_bad_rows=skip_bad_rows,
+            header=table.header,
+        )
+
     @property
     def is_clean(self):
         return not self.rejected
@@ -768,44 +801,51 @@ def build_import_plan(
     progress=False,
 ):
     """Decide, without writing anything, what importing `table` does to the atlas."""
-    default_kind = default_kind or TieKind.UNSPECIFIED
-    plan = ImportPlan(
-        table_name=table.name,
-        rows=len(table.rows),
-        source=source,
-        source_is_new=source_is_new,
-        skip_bad_rows=skip_bad_rows,
-        header=table.header,
+    plan = ImportPlan.for_table(
+        table, source, source_is_new=source_is_new, skip_bad_rows=skip_bad_rows
     )
+
+    def read_row(number, cells, places):
+        row = parse_row(number, cells, columns)
+        found_a, found_b = places.lookup(row.a), places.lookup(row.b)
+        if (found_a is not None and found_a is found_b) or (
+            found_a is None and found_b is None and places.same_new_place(row.a, row.b)
+        ):
+            raise BadRow(
+                f"{row.a.name} and {row.b.name} ({row.a.country}) are the same city: "
+                "a city cannot be tied to itself."
+            )
+        return row, ((row.a, found_a), (row.b, found_b))
+
+    ties = _TieBook(source, plan, default_kind or TieKind.UNSPECIFIED)
+    return plan_rows(plan, table, read_row, ties, progress=progress)
+
+
+def plan_rows(plan, table, read_row, book, *, progress=False):
+    """The reconciliation both imports share. `read_row(number, cells, places)` gives the
+    row and its ends, each (End, the place `places` found for it or None), or raises BadRow:
+    the row is rejected. Ends found nowhere become new cities; `book.add(row, *places)` gives
+    the row's Outcome. Then `book.finish()`, and the new cities are named and cited."""
     places = CityIndex()
-    ties = _TieBook(source, plan)
     matched = set()
     for number, cells in tqdm(table.rows, desc="Reconciling", unit="row", disable=not progress):
         try:
-            row = parse_row(number, cells, columns)
-            found_a, found_b = places.lookup(row.a), places.lookup(row.b)
-            if (found_a is not None and found_a is found_b) or (
-                found_a is None and found_b is None and places.same_new_place(row.a, row.b)
-            ):
-                raise BadRow(
-                    f"{row.a.name} and {row.b.name} ({row.a.country}) are the same city: "
-                    "a city cannot be tied to itself."
-                )
+            row, ends = read_row(number, cells, places)
         except BadRow as error:
             plan.rejected.append((number, str(error), cells))
             plan.outcomes.append(Outcome(number, "rejected", str(error)))
             continue
-        ends = []
-        for end, found in ((row.a, found_a), (row.b, found_b)):
-            place = found or places.create(end, number)
+        found = []
+        for end, place in ends:
+            place = place or places.create(end, number)
             places.note(place, end, number)
             if not place.is_new:
                 matched.add(place.uid)
-            ends.append(place)
-        plan.outcomes.append(ties.add(row, ends[0], ends[1], row.kind or default_kind))
+            found.append(place)
+        plan.outcomes.append(book.add(row, *found))
     plan.cities_matched = len(matched)
-    ties.finish()
-    _finish_places(plan, places, source)
+    book.finish()
+    _finish_places(plan, places, plan.source)
     return plan
 
 
@@ -907,13 +947,72 @@ def _near_similar(places):
     return found
 
 
+# What both imports' books (_TieBook here, importing_members._MemberBook) do alike.
+
+
+def sources_by_url():
+    """The atlas's sources by web address, the newest where several share one."""
+    return {s.url: s for s in Source.objects.exclude(url="").order_by("-pk")}
+
+
+def web_source(url, url_sources, plan, dataset):
+    """(the Source of a row's own web page, is_new): found by address in `url_sources`, or a
+    new web-page source the plan creates (and `url_sources` then knows), noting that rows of
+    the `dataset` source cite it."""
+    source = url_sources.get(url)
+    if source is not None:
+        return source, False
+    digest = hashlib.sha1(url.encode()).hexdigest()[:12]
+    source = Source(
+        slug=f"web-{digest}",
+        kind=SourceKind.WEB_PAGE,
+        title=url[:500],
+        url=url,
+        note=f"Cited by rows of “{dataset.title}”; title not yet checked.",
+    )
+    plan.url_sources.append(source)
+    url_sources[url] = source
+    return source, True
+
+
+def fill_missing(record, values, noun):
+    """Give `record` the row's values where it has none: `values` are (field, value, what
+    counts as empty). A value differing from one the record has is kept out and reported.
+    Returns (conflicts, whether anything was filled)."""
+    conflicts, changed = [], False
+    for name, value, empty in values:
+        current = getattr(record, name) or empty
+        if not value or value == current:
+            continue
+        if current == empty:
+            setattr(record, name, value)
+            changed = True
+        else:
+            conflicts.append(f"{name} {value} differs from the {noun}'s {current}, kept")
+    return conflicts, changed
+
+
+def load_full(model, updated, copy):
+    """Swap the value-only instances in `updated` (a row fills them in) for full ones loaded
+    in one query, `copy(light, full)` carrying over what the plan changed, so that the
+    history is whole."""
+    if not updated:
+        return
+    full = model.objects.in_bulk([light.pk for light in updated])
+    for i, light in enumerate(updated):
+        record = full[light.pk]
+        copy(light, record)
+        updated[i] = record
+
+
 class _TieBook:
     """The ties of the atlas and of the plan, by unordered pair, so that a pair listed from
     both ends, or already in the atlas, becomes one tie citing every row that lists it."""
 
-    def __init__(self, source, plan):
+    def __init__(self, source, plan, default_kind=TieKind.UNSPECIFIED):
         self.plan = plan
         self.source = source
+        self.default_kind = default_kind  # for rows that state none
         # Values only: a full instance is loaded for the few ties a row fills in.
         self.existing = defaultdict(dict)  # {a, b} → kind → (pk, status, start, end)
         rows = Tie.objects.values_list(
@@ -929,7 +1028,7 @@ class _TieBook:
             self.cited = set(
                 TieCitation.objects.filter(source=source).values_list("tie_id", "locator")
             )
-        self.url_sources = {s.url: s for s in Source.objects.exclude(url="").order_by("-pk")}
+        self.url_sources = sources_by_url()
         self.url_cited = set()  # (tie key, source key) pairs cited or planned
         self.url_loaded = set()
 
@@ -978,7 +1077,8 @@ class _TieBook:
             return tie, first
         return None
 
-    def add(self, row, place_a, place_b, kind):
+    def add(self, row, place_a, place_b):
+        kind = row.kind or self.default_kind
         pair = frozenset((place_a.uid, place_b.uid))
         locator = f"row {row.number}"
         tie = action = None
@@ -1018,39 +1118,16 @@ class _TieBook:
 
     def _fill(self, tie, row):
         """Take the row's status and dates where the tie has none; report disagreements."""
-        conflicts, changed = [], False
-        for name, value, empty in (
-            ("status", row.status, TieStatus.UNKNOWN),
-            ("start", row.start, ""),
-            ("end", row.end, ""),
-        ):
-            current = getattr(tie, name) or empty
-            if not value or value == current:
-                continue
-            if current == empty:
-                setattr(tie, name, value)
-                changed = True
-            else:
-                conflicts.append(f"{name} {value} differs from the tie's {current}, kept")
+        values = (("status", row.status, TieStatus.UNKNOWN), ("start", row.start, ""))
+        conflicts, changed = fill_missing(tie, (*values, ("end", row.end, "")), "tie")
         if changed and tie.pk and tie not in self.plan.updated_ties:
             self.plan.updated_ties.append(tie)
         return conflicts
 
     def _cite_url(self, tie, url):
         """Cite the row's own web page, as a Source of its own found or planned by address."""
-        source = self.url_sources.get(url)
-        if source is None:
-            digest = hashlib.sha1(url.encode()).hexdigest()[:12]
-            source = Source(
-                slug=f"web-{digest}",
-                kind=SourceKind.WEB_PAGE,
-                title=url[:500],
-                url=url,
-                note=f"Cited by rows of “{self.source.title}”; title not yet checked.",
-            )
-            self.plan.url_sources.append(source)
-            self.url_sources[url] = source
-        elif source.pk and source.pk not in self.url_loaded:
+        source, is_new = web_source(url, self.url_sources, self.plan, self.source)
+        if not is_new and source.pk and source.pk not in self.url_loaded:
             self.url_loaded.add(source.pk)
             cited = TieCitation.objects.filter(source=source, locator="")
             self.url_cited.update((pk, source.pk) for pk in cited.values_list("tie_id", flat=True))
@@ -1061,15 +1138,13 @@ class _TieBook:
 
     def finish(self):
         """Swap the value-only ties a row fills in for full ones, so the history is whole."""
-        if not self.plan.updated_ties:
-            return
-        full = Tie.objects.in_bulk([tie.pk for tie in self.plan.updated_ties])
-        for i, light in enumerate(self.plan.updated_ties):
-            tie = full[light.pk]
+
+        def copy(light, tie):
             tie.status, tie.start, tie.end = light.status, light.start, light.end
             if light.pk in self.stated:
                 tie.kind, tie.kind_stated_from = light.kind, light.kind_stated_from
-            self.plan.updated_ties[i] = tie
+
+        load_full(Tie, self.plan.updated_ties, copy)
 
 
 # Writing ------------------------------------------------------------------------------------
@@ -1085,6 +1160,34 @@ def change_reason_for(plan):
     return f"import_ties: {plan.table_name} ({plan.rows} rows)"
 
 
+def history_options(plan, user, reason):
+    """The bulk writers' history options for applying `plan`, once it may be applied: never
+    twice, and with rejected rows only when built to skip them."""
+    if plan.applied:
+        raise ValueError("This import plan was applied already.")
+    if not plan.can_apply:
+        raise ImportRejected(plan)
+    return {"batch_size": BATCH_SIZE, "default_user": user, "default_change_reason": reason}
+
+
+def date_fields(*names):
+    """The fields an EDTF date `name` is stored in: as written, and its lower and upper bounds."""
+    return [f"{name}{bound}" for name in names for bound in ("", "_lower", "_upper")]
+
+
+def write_dated(model, new, updated, fields, history, now):
+    """Create the `new` records and update the `updated` ones' `fields` (and updated_at) of a
+    model with EDTF dates, their bounds derived, each write in the edit history."""
+    for record in new:
+        record.derive_dates()
+    bulk_create_with_history(new, model, **history)
+    for record in updated:
+        record.derive_dates()
+        record.updated_at = now
+    if updated:
+        bulk_update_with_history(updated, model, [*fields, "updated_at"], **history)
+
+
 def apply_import(plan, user=None, change_reason=None, progress=False):
     """Write what `plan` says, in one transaction, with edit history attributed to `user`.
 
@@ -1094,12 +1197,8 @@ def apply_import(plan, user=None, change_reason=None, progress=False):
     run_import does), else a tie or city added meanwhile fails a unique constraint and the
     whole import rolls back.
     """
-    if plan.applied:
-        raise ValueError("This import plan was applied already.")
-    if not plan.can_apply:
-        raise ImportRejected(plan)
     reason = change_reason or change_reason_for(plan)
-    history = {"batch_size": BATCH_SIZE, "default_user": user, "default_change_reason": reason}
+    history = history_options(plan, user, reason)
     now = timezone.now()
     steps = tqdm(total=8, desc="Writing", unit="step", disable=not progress)
     with transaction.atomic():
@@ -1121,35 +1220,14 @@ def apply_import(plan, user=None, change_reason=None, progress=False):
         bulk_create_with_history(plan.alternate_names, AlternateName, **history)
         bulk_create_with_history(plan.city_citations, CityCitation, **history)
         steps.update()
-        for tie in plan.new_ties:
-            tie.derive_dates()
-        bulk_create_with_history(plan.new_ties, Tie, **history)
-        steps.update()
         for tie in plan.updated_ties:
-            tie.derive_dates()
-            tie.updated_at = now
             if getattr(tie, "kind_stated_from", None):
                 tie._change_reason = (
                     f"{kind_stated_reason(tie.kind_stated_from, tie.kind)} ({reason})"
                 )
-        if plan.updated_ties:
-            bulk_update_with_history(
-                plan.updated_ties,
-                Tie,
-                [
-                    "kind",
-                    "status",
-                    "start",
-                    "start_lower",
-                    "start_upper",
-                    "end",
-                    "end_lower",
-                    "end_upper",
-                    "updated_at",
-                ],
-                **history,
-            )
-        steps.update()
+        fields = ["kind", "status", *date_fields("start", "end")]
+        write_dated(Tie, plan.new_ties, plan.updated_ties, fields, history, now)
+        steps.update(2)
         bulk_create_with_history(plan.tie_citations, TieCitation, **history)
         steps.update(2)
     steps.close()
@@ -1198,16 +1276,26 @@ def run_import(
     columns = resolve_mapping(table.header, mapping)
     if source is None:
         source, source_is_new = dataset_source()
+    return run_plan(
+        table,
+        columns,
+        source,
+        build=build_import_plan,
+        apply=apply_import,
+        dry_run=dry_run,
+        user=user,
+        progress=progress,
+        source_is_new=source_is_new,
+        default_kind=default_kind,
+        skip_bad_rows=skip_bad_rows,
+    )
+
+
+def run_plan(table, columns, source, *, build, apply, dry_run, user, progress, **options):
+    """Plan with `build` and (unless `dry_run`) write with `apply`, in one transaction, so
+    that nothing another writer does between planning and writing can slip in."""
     with nullcontext() if dry_run else transaction.atomic():
-        plan = build_import_plan(
-            table,
-            columns,
-            source,
-            source_is_new=source_is_new,
-            default_kind=default_kind,
-            skip_bad_rows=skip_bad_rows,
-            progress=progress,
-        )
+        plan = build(table, columns, source, progress=progress, **options)
         if not dry_run:
-            apply_import(plan, user=user, progress=progress)
+            apply(plan, user=user, progress=progress)
     return plan

@@ -14,42 +14,45 @@ duplicated; a row's dates fill in only what the membership lacks, and disagreeme
 reported. A member list never creates an organization: an unknown one rejects the row.
 """
 
-import hashlib
-import re
 from collections import Counter, defaultdict
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 
-from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
-from simple_history.utils import bulk_create_with_history, bulk_update_with_history
-from tqdm import tqdm
+from simple_history.utils import bulk_create_with_history
 
 from cities import dates
-from cities.models import Source, SourceKind
+from cities.models import SourceKind
 
-# The ties' reading, city reconciliation, plan and city writing are reused as they are;
-# _end, _cell, _choice and _finish_places are private there but are exactly the same steps.
+# The ties' reading, city reconciliation, plan, city writing and the steps both imports'
+# books share are reused as they are; _end, _cell and _choice are private there but are
+# exactly the same steps.
 from .importing import (
-    BATCH_SIZE,
-    URL_MAX,
     BadRow,
-    CityIndex,
     ImportFileError,
     ImportPlan,
-    ImportRejected,
     ImportResult,
     Outcome,
     _cell,
     _choice,
     _end,
-    _finish_places,
     apply_import,
+    column_name,
     dataset_source,
+    date_fields,
+    fill_missing,
     fold,
+    history_options,
+    load_full,
+    period,
+    plan_rows,
     read_table,
     resolve_mapping,
+    run_plan,
+    source_url,
+    sources_by_url,
+    web_source,
+    write_dated,
 )
 from .models import Membership, MembershipCitation, MembershipRole, Organization
 
@@ -161,48 +164,26 @@ class Organizations:
         )
 
 
-def _column(columns, name):
-    return columns.get(name, (None, name))[1]
-
-
 def parse_member_row(number, cells, columns, organizations):
     """A MemberRow, or BadRow with the reason in the researcher's words."""
     end = _end(cells, columns, "", which="member")
     organization = organizations.find(
-        _cell(cells, columns, "organization"), _column(columns, "organization")
+        _cell(cells, columns, "organization"), column_name(columns, "organization")
     )
     text = _cell(cells, columns, "role")
     try:
         role = _choice(text, MembershipRole, ROLE_WORDS, "role")
     except BadRow:
         raise BadRow(
-            f"“{text}” (column {_column(columns, 'role')}) is not a membership role this atlas "
+            f"“{text}” (column {column_name(columns, 'role')}) is not a membership role this atlas "
             "knows: write member, founding member, board, chair or observer."
         ) from None
-    values, bounds = {}, {}
-    for name in ("since", "until"):
-        value = values[name] = _cell(cells, columns, name)
-        if len(value) > DATE_MAX:
-            raise BadRow(f"The {name} date is longer than {DATE_MAX} characters.")
-        try:
-            bounds[name] = dates.bounds(value)
-        except ValidationError as error:
-            raise BadRow(
-                f"The {name} date (column {_column(columns, name)}): {error.messages[0]}"
-            ) from None
-    if bounds["until"][1] and bounds["since"][0] and bounds["until"][1] < bounds["since"][0]:
-        raise BadRow("The until date lies before the since date.")
-    url = _cell(cells, columns, "source_url")
-    if url and not re.match(r"^https?://\S+$", url):
-        raise BadRow(f"The source address “{url}” is not a web address (http:// or https://).")
-    if len(url) > URL_MAX:
-        raise BadRow(f"The source address is longer than {URL_MAX} characters.")
+    since, until = period(cells, columns, "since", "until", max_length=DATE_MAX, name_column=True)
+    url = source_url(cells, columns)
     locator = _cell(cells, columns, "locator")
     if len(locator) > LOCATOR_MAX:
         raise BadRow(f"The locator is longer than {LOCATOR_MAX} characters.")
-    return MemberRow(
-        number, end, organization, role, values["since"], values["until"], url, locator
-    )
+    return MemberRow(number, end, organization, role, since, until, url, locator)
 
 
 # The plan -----------------------------------------------------------------------------------
@@ -259,12 +240,13 @@ class _MemberBook:
         self.cited = set(
             MembershipCitation.objects.values_list("membership_id", "source_id", "locator")
         )
-        self.url_sources = {s.url: s for s in Source.objects.exclude(url="").order_by("-pk")}
+        self.url_sources = sources_by_url()
         if source.url:
             # A row pointing at the list's own address cites the list, not a copy of it.
             self.url_sources.setdefault(source.url, source)
 
     def add(self, row, place):
+        """The row's Outcome: its membership of `place` planned, or found and cited."""
         organization = row.organization
         key = (organization.pk, place.uid, row.role or MembershipRole.MEMBER)
         if not place.is_new and key in self.existing:
@@ -307,34 +289,16 @@ class _MemberBook:
 
     def _cite_url(self, membership, url, locator):
         """Cite the row's own web page, a Source of its own found or planned by address."""
-        source = self.url_sources.get(url)
-        if source is None:
-            digest = hashlib.sha1(url.encode()).hexdigest()[:12]
-            source = Source(
-                slug=f"web-{digest}",
-                kind=SourceKind.WEB_PAGE,
-                title=url[:500],
-                url=url,
-                note=f"Cited by rows of “{self.source.title}”; title not yet checked.",
-            )
-            self.plan.url_sources.append(source)
-            self.url_sources[url] = source
+        source, _is_new = web_source(url, self.url_sources, self.plan, self.source)
         if source is not self.source:
             self._cite(membership, source, locator)
 
     def _fill(self, membership, row):
         """Take the row's dates where the membership has none; report disagreements."""
-        conflicts = []
         before = (membership.since, membership.until)
-        for name, value in (("since", row.since), ("until", row.until)):
-            current = getattr(membership, name)
-            if not value or value == current:
-                continue
-            if not current:
-                setattr(membership, name, value)
-            else:
-                conflicts.append(f"{name} {value} differs from the membership's {current}, kept")
-        if (membership.since, membership.until) == before:
+        values = (("since", row.since, ""), ("until", row.until, ""))
+        conflicts, changed = fill_missing(membership, values, "membership")
+        if not changed:
             return conflicts
         since_lower, _ = dates.bounds(membership.since)
         _, until_upper = dates.bounds(membership.until)
@@ -352,50 +316,28 @@ class _MemberBook:
     def finish(self):
         """Swap the value-only memberships a row fills in for full ones, so the history is
         whole."""
-        updated = self.plan.updated_memberships
-        if not updated:
-            return
-        full = Membership.objects.in_bulk([membership.pk for membership in updated])
-        for i, light in enumerate(updated):
-            membership = full[light.pk]
+
+        def copy(light, membership):
             membership.since, membership.until = light.since, light.until
-            updated[i] = membership
+
+        load_full(Membership, self.plan.updated_memberships, copy)
 
 
 def build_member_plan(
     table, columns, source, *, source_is_new=False, skip_bad_rows=False, progress=False
 ):
     """Decide, without writing anything, what importing the member list `table` does."""
-    plan = MembershipPlan(
-        table_name=table.name,
-        rows=len(table.rows),
-        source=source,
-        source_is_new=source_is_new,
-        skip_bad_rows=skip_bad_rows,
-        header=table.header,
+    plan = MembershipPlan.for_table(
+        table, source, source_is_new=source_is_new, skip_bad_rows=skip_bad_rows
     )
     organizations = Organizations()
-    places = CityIndex()
+
+    def read_row(number, cells, places):
+        row = parse_member_row(number, cells, columns, organizations)
+        return row, ((row.end, places.lookup(row.end)),)
+
     book = _MemberBook(source, plan)
-    matched = set()
-    for number, cells in tqdm(table.rows, desc="Reconciling", unit="row", disable=not progress):
-        try:
-            row = parse_member_row(number, cells, columns, organizations)
-        except BadRow as error:
-            plan.rejected.append((number, str(error), cells))
-            plan.outcomes.append(Outcome(number, "rejected", str(error)))
-            continue
-        place = places.lookup(row.end)
-        if place is None:
-            place = places.create(row.end, number)
-        places.note(place, row.end, number)
-        if not place.is_new:
-            matched.add(place.uid)
-        plan.outcomes.append(book.add(row, place))
-    plan.cities_matched = len(matched)
-    book.finish()
-    _finish_places(plan, places, source)
-    return plan
+    return plan_rows(plan, table, read_row, book, progress=progress)
 
 
 # Writing ------------------------------------------------------------------------------------
@@ -410,29 +352,14 @@ def apply_members(plan, user=None, change_reason=None, progress=False):
     sources and cities through apply_import (the plan holds no ties), then the memberships
     and their citations. Refuses, like apply_import, a plan with rejected rows unless built
     to skip them, and a plan applied before."""
-    if plan.applied:
-        raise ValueError("This import plan was applied already.")
-    if not plan.can_apply:
-        raise ImportRejected(plan)
     reason = change_reason or change_reason_for(plan)
-    history = {"batch_size": BATCH_SIZE, "default_user": user, "default_change_reason": reason}
+    history = history_options(plan, user, reason)
     try:
         with transaction.atomic():
             apply_import(plan, user=user, change_reason=reason, progress=progress)
-            for membership in plan.new_memberships:
-                membership.derive_dates()
-            bulk_create_with_history(plan.new_memberships, Membership, **history)
-            now = timezone.now()
-            for membership in plan.updated_memberships:
-                membership.derive_dates()
-                membership.updated_at = now
-            if plan.updated_memberships:
-                fields = [
-                    f"{d}{bound}" for d in ("since", "until") for bound in ("", "_lower", "_upper")
-                ]
-                bulk_update_with_history(
-                    plan.updated_memberships, Membership, [*fields, "updated_at"], **history
-                )
+            new, updated = plan.new_memberships, plan.updated_memberships
+            fields = date_fields("since", "until")
+            write_dated(Membership, new, updated, fields, history, timezone.now())
             bulk_create_with_history(plan.membership_citations, MembershipCitation, **history)
     except Exception:
         plan.applied = False  # rolled back: nothing of it was written
@@ -459,15 +386,15 @@ def run_member_import(
     and `skip_bad_rows` is off (nothing is written then)."""
     table = read_table(data, name=name, delimiter=delimiter)
     columns = resolve_member_mapping(table.header, mapping)
-    with nullcontext() if dry_run else transaction.atomic():
-        plan = build_member_plan(
-            table,
-            columns,
-            source,
-            source_is_new=source_is_new,
-            skip_bad_rows=skip_bad_rows,
-            progress=progress,
-        )
-        if not dry_run:
-            apply_members(plan, user=user, progress=progress)
-    return plan
+    return run_plan(
+        table,
+        columns,
+        source,
+        build=build_member_plan,
+        apply=apply_members,
+        dry_run=dry_run,
+        user=user,
+        progress=progress,
+        source_is_new=source_is_new,
+        skip_bad_rows=skip_bad_rows,
+    )

