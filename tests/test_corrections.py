@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
+from django.apps import apps as django_apps
 from django.contrib.auth.models import Permission
 from django.db import IntegrityError, transaction
 from django.test import Client
@@ -16,6 +17,7 @@ from django.urls import reverse
 from playwright.sync_api import expect
 
 from partnerships.corrections import RATE, sender_hash
+from partnerships.groups import sync_groups
 from partnerships.merging import merge_cities
 from partnerships.models import Correction, CorrectionStatus
 from tests.conftest import admin_url, form_data, make_city, make_tie, make_user
@@ -468,6 +470,8 @@ def browser_pages():
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
 def test_correction_pages_in_a_browser_look_right_and_pass_axe(live_server, new_context):  # noqa: F811
+    # A live-server test before this one may have flushed the groups the migrations made.
+    sync_groups(django_apps)
     editor = make_user("Editor")
     pages = browser_pages()
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
