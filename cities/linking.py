@@ -152,15 +152,9 @@ def link_cities(cities=None, *, tables=reconcile.TABLES, user=None, dry_run=Fals
     report.search_names = len(names)
     if dry_run:
         return report
-    history = {
-        "batch_size": BATCH,
-        "default_user": user,
-        "default_change_reason": "Linked to GeoNames (cities.linking)",
-    }
-    now = timezone.now()
+    history = _history(user, "Linked to GeoNames (cities.linking)")
     with transaction.atomic():
-        for city in changed.values():
-            city.updated_at = now
+        _stamp(changed.values())
         fields = [
             "geonames_id",
             "latitude",
@@ -173,6 +167,17 @@ def link_cities(cities=None, *, tables=reconcile.TABLES, user=None, dry_run=Fals
         bulk_create_with_history(citations, CityCitation, **history)
         SearchName.objects.bulk_create(names, batch_size=BATCH)
     return report
+
+
+def _history(user, reason):
+    """How the bulk writes of this module credit their change in the edit history."""
+    return {"batch_size": BATCH, "default_user": user, "default_change_reason": reason}
+
+
+def _stamp(cities):
+    now = timezone.now()
+    for city in cities:
+        city.updated_at = now
 
 
 def promote_plain_slugs(user=None):
@@ -206,17 +211,11 @@ def promote_plain_slugs(user=None):
         promoted.append(best)
     if not promoted:
         return []
-    history = {
-        "batch_size": BATCH,
-        "default_user": user,
-        "default_change_reason": "The plain slug of a shared name goes to its most populous city",
-    }
-    now = timezone.now()
+    history = _history(user, "The plain slug of a shared name goes to its most populous city")
     with transaction.atomic():
         # Displaced cities first, so that no two cities hold one slug at any moment.
         for batch in (displaced, promoted):
-            for city in batch:
-                city.updated_at = now
+            _stamp(batch)
             bulk_update_with_history(batch, City, ["slug", "updated_at"], **history)
         SlugRedirect.objects.record([(city, city.old_slug) for city in displaced + promoted])
     return displaced + promoted
