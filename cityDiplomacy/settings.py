@@ -75,9 +75,13 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Public reads from the shared cache, before sessions and authentication are looked at.
+    "partnerships.readcache.ReadCacheMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
+    # Inside the CSRF middleware, so that it still sees whether the page used a token.
+    "partnerships.readcache.PublicGZipMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -142,7 +146,18 @@ if REDIS_URL:
     }
 else:
     # One process only: fine for development and tests, not for several app servers.
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "OPTIONS": {"MAX_ENTRIES": 1000},
+        }
+    }
+
+# Public pages and anonymous API reads are answered from the cache above, filed under the
+# atlas version that every committed write moves on (partnerships/readcache.py), so a
+# cached answer is never stale. READ_CACHE=false serves every request fresh.
+READ_CACHE = envbool("READ_CACHE", True)
+READ_CACHE_SECONDS = envint("READ_CACHE_SECONDS", 24 * 3600)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -1166,3 +1166,19 @@ class Correction(models.Model):
             self.decided_by, self.decided_at = None, None
         else:
             self.decided_by, self.decided_at = user, timezone.now()
+
+
+class AtlasVersion(models.Model):
+    """The atlas's version: one row that every committed write to the atlas's tables moves
+    on, through database triggers (partnerships/readcache.py installs them after each
+    migrate). Cached pages are filed under it, so no page outlives the data it shows."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1, editable=False)
+    counter = models.BigIntegerField(default=0)
+    changed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = "atlas version"
+
+    def __str__(self):
+        return f"version {self.counter} of {self.changed_at:%Y-%m-%d %H:%M:%S}"
