@@ -211,7 +211,7 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
         "partnerships.apikeys.ApiKeyAuthentication",
     ],
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_RENDERER_CLASSES": ["partnerships.fastrows.FastJSONRenderer"],
     "DEFAULT_PARSER_CLASSES": [
         "rest_framework.parsers.JSONParser",
         "rest_framework.parsers.FormParser",

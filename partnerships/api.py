@@ -49,7 +49,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 from cities.models import City, CityCitation, SlugRedirect, Source, Theme
 from cities.serializers import SourceSerializer, ThemeSerializer
 
-from . import exports
+from . import exports, fastrows
 from .comparison import ComparisonError, compare, parse_cities
 from .filters import (
     CityFilter,
@@ -368,6 +368,12 @@ class TieViewSet(ApiViewMixin, WriteMixin, viewsets.ReadOnlyModelViewSet):
     write_serializer_class = TieWriteSerializer
     filterset_class = TieFilter
     pagination_class = KeysetPagination
+
+    def list(self, request, *args, **kwargs):
+        # Rows straight from .values(), in TieSerializer's shape (partnerships/fastrows.py).
+        queryset = fastrows.tie_values(self.filter_queryset(self.get_queryset()))
+        rows = self.paginate_queryset(queryset)
+        return self.get_paginated_response(fastrows.tie_rows(rows, request))
 
     def create(self, request, *args, **kwargs):
         # A sister tie over an unspecified one states its kind: the tie exists already, so

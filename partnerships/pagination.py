@@ -155,6 +155,10 @@ class KeysetPagination(pagination.BasePagination):
     def values_of(self, row):
         values = []
         for field, _descending, _nullable in self.keys:
+            if isinstance(row, dict):  # a row of .values()
+                value = row[field]
+                values.append(value.isoformat() if hasattr(value, "isoformat") else value)
+                continue
             value = row
             for name in field.split("__"):
                 value = getattr(value, name) if value is not None else None

@@ -197,38 +197,44 @@ class ReadCacheMiddleware:
             return self.get_response(request)
         token, changed_at = current_version()
         key = _key(request, token)
-        etag = f'"{key[:32]}"'
-        last_modified = _last_modified(changed_at)
-        # A revalidating client that holds this very answer needs no body, cached or not.
-        unchanged = get_conditional_response(request, etag=etag, last_modified=last_modified)
-        if unchanged is not None:
-            return self._label(unchanged, etag, last_modified, "revalidated")
         stored = self.cache.get(f"page:{key}")
         if stored is not None:
             status, headers, content = stored
             response = HttpResponse(content, status=status)
             for header, value in headers:
                 response.headers[header] = value
-            return self._label(response, etag, last_modified, "hit")
-        response = self.get_response(request)
-        if not _storable(request, response):
-            return response
-        self._label(response, etag, last_modified, "miss")
-        headers = [(h, v) for h, v in response.headers.items() if h != "X-Read-Cache"]
-        self.cache.set(
-            f"page:{key}", (response.status_code, headers, response.content), self.timeout
+            outcome = "hit"
+        else:
+            response = self.get_response(request)
+            if not _storable(request, response):
+                return response
+            self._label(response, key, changed_at)
+            self.cache.set(
+                f"page:{key}",
+                (response.status_code, list(response.headers.items()), response.content),
+                self.timeout,
+            )
+            outcome = "miss"
+        # A revalidating client that holds this very answer gets no body.
+        response = get_conditional_response(
+            request,
+            etag=response.get("ETag"),
+            last_modified=_last_modified(changed_at),
+            response=response,
         )
+        response.headers["X-Read-Cache"] = outcome
         return response
 
     @staticmethod
-    def _label(response, etag, last_modified, outcome):
-        if response.status_code in (200, 304):
-            response.headers["ETag"] = etag
-            if last_modified is not None:
-                response.headers["Last-Modified"] = http_date(last_modified)
-            patch_cache_control(response, public=True, no_cache=True)
-        response.headers["X-Read-Cache"] = outcome
-        return response
+    def _label(response, key, changed_at):
+        if response.status_code != 200:
+            return
+        # The API's records carry an ETag of their content, which stays valid across versions.
+        response.headers.setdefault("ETag", f'"{key[:32]}"')
+        last_modified = _last_modified(changed_at)
+        if last_modified is not None:
+            response.headers["Last-Modified"] = http_date(last_modified)
+        patch_cache_control(response, public=True, no_cache=True)
 
 
 class PublicGZipMiddleware(GZipMiddleware):

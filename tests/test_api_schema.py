@@ -132,5 +132,7 @@ schema = load_schema()
 )
 @pytest.mark.django_db
 def test_every_answer_conforms_to_the_schema(case, seeded, researcher_headers):
-    headers = researcher_headers if case.method.upper() != "GET" else None
+    headers = dict(researcher_headers) if case.method.upper() != "GET" else {}
+    # Called through WSGI, where no HTTP client undoes the gzip of public answers.
+    headers["Accept-Encoding"] = "identity"
     case.call_and_validate(headers=headers, checks=CHECKS)
