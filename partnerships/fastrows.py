@@ -8,13 +8,14 @@ tests compare the two, field for field, over varied ties), so the schema the ser
 documents stays the truth. Writes and single ties still go through the serializers.
 """
 
+import re
 from collections import defaultdict
 from functools import lru_cache
 from urllib.parse import quote
 
 import orjson
 from django.urls import reverse
-from rest_framework import serializers
+from django.utils import timezone
 from rest_framework.renderers import JSONRenderer
 from rest_framework.utils.encoders import JSONEncoder
 
@@ -48,23 +49,43 @@ TIE_VALUES = (
 _KEY = "31415926535897932384"  # stands for the key in a reversed link, as LinkField does
 
 
+_URL_SAFE = re.compile(r"[A-Za-z0-9_.~-]*\Z").match
+
+
 class Links:
-    """Absolute links by view name, each reversed once per request."""
+    """Absolute links by view name, each reversed once per request; ids and plain slugs
+    need no quoting."""
 
     def __init__(self, request):
         self.request = request
         self.templates = {}
 
     def __call__(self, view_name, kwarg, value):
-        template = self.templates.get(view_name)
-        if template is None:
+        parts = self.templates.get(view_name)
+        if parts is None:
             path = reverse(view_name, kwargs={kwarg: _KEY})
-            template = self.templates[view_name] = self.request.build_absolute_uri(path)
-        return template.replace(_KEY, quote(str(value), safe=""))
+            url = self.request.build_absolute_uri(path)
+            parts = self.templates[view_name] = url.split(_KEY, 1)
+        value = str(value)
+        if not _URL_SAFE(value):
+            value = quote(value, safe="")
+        return f"{parts[0]}{value}{parts[1]}"
 
 
 display = lru_cache(maxsize=4096)(humanize)
-_datetime = serializers.DateTimeField()
+
+
+def moments(zone):
+    """A writer of dates and times as DRF's DateTimeField writes them (ISO 8601 in the
+    current time zone, "Z" for UTC), without its per-value field machinery."""
+
+    def when(value):
+        if value is None:
+            return None
+        text = value.astimezone(zone).isoformat()
+        return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+    return when
 
 
 def tie_values(queryset):
@@ -75,6 +96,7 @@ def tie_values(queryset):
 def tie_rows(rows, request):
     """[dict] for `rows` of `tie_values`, each equal to TieSerializer's representation."""
     link = _links(request)
+    when = moments(timezone.get_current_timezone())
     ids = [row["id"] for row in rows]
     topics, cited = defaultdict(list), defaultdict(list)
     if ids:
@@ -98,7 +120,6 @@ def tie_rows(rows, request):
                     "quote": quoted,
                 }
             )
-    when = _datetime.to_representation
     return [
         {
             "url": link("api:tie-detail", "pk", row["id"]),
