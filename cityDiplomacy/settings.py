@@ -73,8 +73,12 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # A request id and one JSON log line for every request, cached answers included.
+    "partnerships.operations.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Addresses no database could look up (NUL) are refused before anything looks them up.
+    "partnerships.operations.InputGuardMiddleware",
     # Public reads from the shared cache, before sessions and authentication are looked at.
     "partnerships.readcache.ReadCacheMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -212,10 +216,9 @@ REST_FRAMEWORK = {
         "partnerships.apikeys.ApiKeyAuthentication",
     ],
     "DEFAULT_RENDERER_CLASSES": ["partnerships.fastrows.FastJSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": [
-        "rest_framework.parsers.JSONParser",
-        "rest_framework.parsers.FormParser",
-    ],
+    # JSON only: a cross-site HTML form cannot send it without the browser asking first
+    # (CORS preflight), which this API never allows.
+    "DEFAULT_PARSER_CLASSES": ["partnerships.operations.StrictJSONParser"],
     # Numbered pages with a maximum page size; the tie list overrides it with keyset pages.
     "DEFAULT_PAGINATION_CLASS": "partnerships.pagination.PagePagination",
     "PAGE_SIZE": 50,
@@ -275,6 +278,20 @@ SIMPLE_HISTORY_HISTORY_CHANGE_REASON_USE_TEXT_FIELD = True
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "formatters": {
+        # Request lines are JSON already (partnerships/operations.py): written as they are.
+        "bare": {"format": "%(message)s"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler"},
+        "requests": {"class": "logging.StreamHandler", "formatter": "bare"},
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    "loggers": {
+        "citydiplomacy.requests": {
+            "handlers": ["requests"],
+            "level": os.environ.get("REQUEST_LOG_LEVEL", "INFO"),
+            "propagate": False,
+        },
+    },
 }

@@ -157,7 +157,7 @@ class ApiSchema(AutoSchema):
                  "429": "Rate limit reached: wait for the seconds in Retry-After."}  # fmt: skip
         if self.method not in ("GET", "HEAD"):
             codes["403"] = "Writing needs a researcher's account; a partner key only reads."
-            codes["415"] = "Send JSON (Content-Type: application/json) or form data."
+            codes["415"] = "Send JSON (Content-Type: application/json)."
         if self.method == "GET" and not self._is_list_view() and getattr(self.view, "etag", 0):
             responses["304"] = {"description": "Not modified since the ETag you sent."}
         for code, description in codes.items():

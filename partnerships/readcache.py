@@ -151,7 +151,7 @@ def is_public_read(request):
     )
 
 
-READ_CACHE_SKIPS = ("/admin/", "/static/")
+READ_CACHE_SKIPS = ("/admin/", "/static/", "/healthz", "/readyz")
 CACHED_STATUSES = {200, 301, 404, 410}
 
 

@@ -1,0 +1,121 @@
+"""What operators and API clients rely on: health endpoints, request ids and JSON log lines,
+and bad input answered 400 (in the API's JSON shape under /api/) instead of 500."""
+
+import json
+import logging
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from .conftest import make_city
+
+pytestmark = pytest.mark.django_db
+
+
+def test_healthz_answers_without_touching_the_database(client, django_assert_num_queries):
+    with django_assert_num_queries(0):
+        response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.content == b"ok\n"
+    assert "no-cache" in response.headers["Cache-Control"]
+
+
+def test_readyz_checks_the_database_and_the_cache(client, monkeypatch):
+    assert client.get("/readyz").json() == {"status": "ready"}
+
+    def broken(*args, **kwargs):
+        raise ConnectionError("cache down")
+
+    monkeypatch.setattr("partnerships.operations.cache.set", broken)
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    assert response.json() == {"status": "unavailable", "failed": {"cache": "ConnectionError"}}
+
+
+def test_every_answer_has_a_request_id_and_a_json_log_line(client, caplog):
+    with caplog.at_level(logging.INFO, logger="citydiplomacy.requests"):
+        response = client.get("/about/", headers={"X-Request-ID": "lb-7f3a9c2e"})
+        fresh = client.get("/about/", headers={"X-Request-ID": "bad id\nwith newline"})
+    assert response.headers["X-Request-ID"] == "lb-7f3a9c2e"
+    assert len(fresh.headers["X-Request-ID"]) == 32  # replaced, not echoed
+    lines = [json.loads(r.getMessage()) for r in caplog.records if r.name.endswith("requests")]
+    assert lines[0]["request_id"] == "lb-7f3a9c2e"
+    assert lines[0]["path"] == "/about/" and lines[0]["status"] == 200
+    assert lines[1]["request_id"] == fresh.headers["X-Request-ID"]
+
+
+@pytest.mark.parametrize(
+    "url", ["/ties/?city=%00", "/compare/?cities=%00,yokohama", "/cities/?q=a%00b"]
+)
+def test_a_nul_character_in_an_address_is_a_400_not_a_500(client, url):
+    make_city(name="Yokohama", slug="yokohama")
+    response = client.get(url)
+    assert response.status_code == 400
+    assert "NUL" in response.content.decode()
+
+
+def test_a_nul_character_in_an_api_address_answers_in_the_json_shape(api):
+    response = api.get("/api/v1/themes/a%00b/")
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid"
+
+
+@pytest.fixture
+def researcher_api(api, researcher):
+    api.force_authenticate(researcher)
+    return api
+
+
+def test_deeply_nested_json_is_refused_in_the_json_shape(researcher_api):
+    body = "[" * 5000 + "]" * 5000
+    response = researcher_api.post(reverse("api:tie-list"), body, content_type="application/json")
+    assert response.status_code == 400
+    assert "nested" in response.json()["detail"]
+
+
+def test_a_nul_character_in_a_json_body_is_refused(researcher_api):
+    response = researcher_api.post(
+        reverse("api:tie-list"),
+        {"city_a": "yoko\u0000hama", "city_b": "odesa", "kind": "sister"},
+        format="json",
+    )
+    assert response.status_code == 400
+    assert "NUL" in response.json()["detail"]
+
+
+def test_api_writes_take_json_only_so_a_cross_site_form_cannot_write(researcher_api):
+    response = researcher_api.post(
+        reverse("api:tie-list"),
+        "city_a=yokohama&city_b=odesa&kind=sister",
+        content_type="application/x-www-form-urlencoded",
+    )
+    assert response.status_code == 415
+    assert response.json()["status"] == 415
+
+
+def test_an_unknown_api_address_answers_in_the_json_shape(api):
+    response = api.get("/api/v1/no-such-thing/")
+    assert response.status_code == 404
+    assert response.headers["Content-Type"] == "application/json"
+    assert response.json()["code"] == "not_found"
+
+
+def test_an_oversized_api_body_answers_413_in_the_json_shape(researcher_api, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    response = researcher_api.post(reverse("api:tie-list"), {"summary": "x" * 5000}, format="json")
+    assert response.status_code == 413
+    assert response.json()["code"] == "too_large"
+
+
+def test_a_server_error_in_the_api_answers_in_the_json_shape(monkeypatch, db):
+    def fails(*args, **kwargs):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr("partnerships.api.ThemeViewSet.list", fails)
+    client = Client(raise_request_exception=False)
+    response = client.get(reverse("api:theme-list"))
+    assert response.status_code == 500
+    body = response.json()
+    assert body["code"] == "error" and body["status"] == 500
+    assert body["request_id"] == response.headers["X-Request-ID"]
