@@ -5,6 +5,7 @@ with DEBUG off the site refuses to start without a real SECRET_KEY and ALLOWED_H
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -68,6 +69,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "simple_history",
+    "axes",
     "cities",
     "partnerships",
 ]
@@ -90,7 +92,24 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
+    # Answers a locked-out admin sign-in with its lockout page (django-axes).
+    "axes.middleware.AxesMiddleware",
 ]
+
+# Failed sign-ins, admin and API alike, are counted per address and per account; past the
+# limit, signing in is refused — before any password is hashed — until the cool-off ends
+# (or an Editor runs `manage.py axes_reset`). The address is the one the API's limits use.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = envint("SIGN_IN_FAILURE_LIMIT", 10)
+AXES_COOLOFF_TIME = timedelta(minutes=envint("SIGN_IN_COOLOFF_MINUTES", 30))
+AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
+AXES_CLIENT_IP_CALLABLE = "partnerships.apikeys.client_address"
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "admin/locked_out.html"
+AXES_VERBOSE = False
 
 ROOT_URLCONF = "cityDiplomacy.urls"
 WSGI_APPLICATION = "cityDiplomacy.wsgi.application"
@@ -122,7 +141,8 @@ DATABASES = {
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets readers go on while one writer writes; IMMEDIATE takes the write lock at
     # BEGIN, so two writers queue on the busy timeout instead of failing half-way.
-    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    # Connections persist as on PostgreSQL: opening one parses the whole schema (its
+    # tables, indexes and the read cache's triggers), some 5 ms a request otherwise.
     DATABASES["default"]["OPTIONS"] = {
         "transaction_mode": "IMMEDIATE",
         "timeout": 20,
@@ -209,9 +229,10 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticatedOrReadOnly"],
     # Researchers write with HTTP Basic (scripts) or the admin's session (browser); partners
-    # read with X-API-Key. Basic comes first so that a refused request asks for it.
+    # read with X-API-Key. Basic comes first so that a refusal names how to sign in, in a
+    # scheme browsers do not prompt for (partnerships/apikeys.py).
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.BasicAuthentication",
+        "partnerships.apikeys.ResearcherBasicAuthentication",
         "rest_framework.authentication.SessionAuthentication",
         "partnerships.apikeys.ApiKeyAuthentication",
     ],

@@ -109,3 +109,40 @@ class ApiThrottle(throttling.BaseThrottle):
 
     def wait(self):
         return max(1, round(self._wait))
+
+
+def client_address(request):
+    """The client's address as the API's limits see it: REMOTE_ADDR, or the entry of
+    X-Forwarded-For that REST_FRAMEWORK's NUM_PROXIES trusts. Sign-in lockouts count by it."""
+    return throttling.BaseThrottle().get_ident(request)
+
+
+SCRIPT_SCHEME = 'Credentials realm="cityDiplomacy API"'
+
+
+class ResearcherBasicAuthentication(authentication.BasicAuthentication):
+    """HTTP Basic for researchers' scripts, with two guards.
+
+    - **No password guessing**: failed sign-ins are counted per address and per account by
+      django-axes, for the API and the admin together; past the limit the API answers 429
+      before any password is hashed (hashing is what makes a guessing loop costly for
+      everyone else).
+    - **No browser prompt**: a refusal names a scheme browsers do not handle, so a browser
+      never offers to remember a password that a cross-site page could then reuse.
+    """
+
+    def authenticate_credentials(self, userid, password, request=None):
+        from axes.handlers.proxy import AxesProxyHandler
+        from axes.helpers import get_cool_off
+
+        if not AxesProxyHandler.is_allowed(request, {"username": userid}):
+            cool_off = get_cool_off(request)
+            raise exceptions.Throttled(
+                wait=cool_off.total_seconds() if cool_off else None,
+                detail="Too many failed sign-ins from this address or for this account: "
+                "wait, then try again with the right password.",
+            )
+        return super().authenticate_credentials(userid, password, request)
+
+    def authenticate_header(self, request):
+        return SCRIPT_SCHEME
