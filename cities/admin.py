@@ -8,6 +8,7 @@ shows the city's ties.
 
 from django import forms
 from django.contrib import admin
+from django.contrib.admin.utils import flatten_fieldsets
 from django.contrib.admin.widgets import (
     AutocompleteSelect,
 )
@@ -21,7 +22,7 @@ from django_countries import countries
 from simple_history.admin import SimpleHistoryAdmin
 from simple_history.utils import bulk_update_with_history
 
-from . import dates
+from . import dates, editlock
 from .models import (
     AlternateName,
     City,
@@ -266,6 +267,19 @@ class CuratedAdmin(SimpleHistoryAdmin):
     def get_queryset(self, request):
         citation_model, claim = citation_relation(self.model)
         return super().get_queryset(request).annotate(source_count=count_of(citation_model, claim))
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        if obj is not None:
+            # A stale form is refused with the other researcher's change shown (editlock).
+            kwargs.setdefault("form", editlock.with_edit_version(self.form))
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None or editlock.FIELD in flatten_fieldsets(fieldsets):
+            return fieldsets
+        (name, options), *rest = fieldsets
+        return [(name, {**options, "fields": [*options["fields"], editlock.FIELD]}), *rest]
 
     @admin.display(description="sources", ordering="source_count")
     def sources(self, obj):

@@ -20,6 +20,7 @@ from cities.models import (
 )
 from partnerships.models import (
     ApiKey,
+    AtlasVersion,
     Correction,
     Event,
     EventCitation,
@@ -52,7 +53,8 @@ CURATED_APPS = ("cities", "partnerships")
 # (linking, merges and renames, the duplicates queue), and readers send corrections from the
 # public pages (tests/test_corrections.py): listed in the admin, never typed in.
 DERIVED = {SearchName, SlugRedirect, NotDuplicate, Correction}
-NOT_CURATED = {ApiKey, *DERIVED}
+# The atlas version only moves with writes (partnerships/readcache.py); nobody edits it.
+NOT_CURATED = {ApiKey, AtlasVersion, *DERIVED}
 REGISTERED = sorted(
     (
         model
