@@ -11,6 +11,7 @@ import json
 
 from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import transaction
 from django.db.models import Prefetch
 from django.http import Http404, StreamingHttpResponse
 from django.urls import path
@@ -250,8 +251,7 @@ class ApiViewMixin(MethodFirstMixin):
 
     def retrieve(self, request, *args, **kwargs):
         response = super().retrieve(request, *args, **kwargs)
-        body = json.dumps(response.data, sort_keys=True, default=str).encode()
-        etag = f'W/"{hashlib.sha256(body).hexdigest()[:32]}"'
+        etag = etag_of(response.data)
         sent = request.headers.get("If-None-Match", "")
         # Weak comparison (RFC 9110 §13.1.2): W/ prefixes do not matter for GET.
         known = {tag.removeprefix("W/") for tag in parse_etags(sent)}
@@ -272,10 +272,57 @@ class ApiViewMixin(MethodFirstMixin):
         return response
 
 
+def etag_of(data):
+    """A record's ETag: a hash of its JSON as a GET shows it. Weak, as the bytes differ by
+    compression; compared weakly for If-Match too (RFC 9110 asks strong comparison there,
+    which no weak tag would ever pass)."""
+    body = json.dumps(data, sort_keys=True, default=str).encode()
+    return f'W/"{hashlib.sha256(body).hexdigest()[:32]}"'
+
+
+class PreconditionFailed(exceptions.APIException):
+    status_code = status.HTTP_412_PRECONDITION_FAILED
+    default_code = "precondition_failed"
+    default_detail = (
+        "This record changed since you read it (its ETag is no longer the one you sent in "
+        "If-Match): read it again, apply your change to what it says now, and send that."
+    )
+
+    def __init__(self, etag):
+        super().__init__()
+        self.extra = {"etag": etag}
+
+
 class WriteMixin(mixins.CreateModelMixin, mixins.UpdateModelMixin):
-    """Create and change through the write serializer; the reply is the read form."""
+    """Create and change through the write serializer; the reply is the read form.
+
+    Changes are optimistic: every record carries an ETag; a change sent with `If-Match`
+    is refused with 412 when the record changed since (checked on the locked row, in the
+    write's transaction), and a change writes only the fields it sends.
+    """
 
     write_serializer_class = None
+
+    def update(self, request, *args, **kwargs):
+        with transaction.atomic():
+            instance = self.get_object()
+            type(instance)._default_manager.select_for_update().filter(pk=instance.pk).first()
+            sent = request.headers.get("If-Match")
+            if sent:
+                current = etag_of(
+                    self.serializer_class(instance, context=self.get_serializer_context()).data
+                )
+                tags = {tag.removeprefix("W/") for tag in parse_etags(sent)}
+                if "*" not in tags and current.removeprefix("W/") not in tags:
+                    raise PreconditionFailed(current)
+            response = super().update(request, *args, **kwargs)
+        response["ETag"] = etag_of(response.data)
+        return response
+
+    def create(self, request, *args, **kwargs):
+        response = super().create(request, *args, **kwargs)
+        response["ETag"] = etag_of(response.data)
+        return response
 
     def get_serializer_class(self):
         if self.action in ("create", "update", "partial_update"):

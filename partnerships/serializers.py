@@ -395,6 +395,12 @@ class CitedWriteMixin(serializers.Serializer):
             citation.save()
 
 
+def columns_of(instance):
+    return {
+        field.attname: getattr(instance, field.attname) for field in instance._meta.concrete_fields
+    }
+
+
 class CleanedModelSerializer(serializers.ModelSerializer):
     """Saves through the model's full_clean(), in one transaction, or not at all.
 
@@ -410,6 +416,9 @@ class CleanedModelSerializer(serializers.ModelSerializer):
 
     def update(self, instance, validated_data):
         many = self._pop_many(validated_data)
+        # Remembered, so that the save writes only the columns this request changes: a
+        # concurrent change to another field of the same record survives.
+        instance._columns_before = columns_of(instance)
         for name, value in validated_data.items():
             setattr(instance, name, value)
         return self._clean_and_save(instance, many)
@@ -442,8 +451,24 @@ class CleanedModelSerializer(serializers.ModelSerializer):
         return error
 
     def save_instance(self, instance, many):
-        """Write the validated `instance` and its many-to-many values (in a transaction)."""
-        instance.save()
+        """Write the validated `instance` and its many-to-many values (in a transaction);
+        a change writes only the columns it changes, and the time it was made."""
+        before = getattr(instance, "_columns_before", None)
+        if before is None:
+            instance.save()
+        else:
+            if hasattr(instance, "derive_dates"):
+                instance.derive_dates()  # the bounds an EDTF date change moves
+            changed = [
+                field.name
+                for field in instance._meta.concrete_fields
+                if not field.primary_key
+                and (
+                    getattr(field, "auto_now", False)
+                    or getattr(instance, field.attname) != before[field.attname]
+                )
+            ]
+            instance.save(update_fields=changed)
         for name, values in many.items():
             getattr(instance, name).set(values)
 
