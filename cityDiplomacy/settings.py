@@ -47,9 +47,16 @@ DEBUG = envbool("DEBUG", True)
 
 _DEV_SECRET = "dev-only-insecure-secret-key-change-me"
 SECRET_KEY = os.environ.get("SECRET_KEY", _DEV_SECRET if DEBUG else "")
-if not DEBUG and (not SECRET_KEY or SECRET_KEY == _DEV_SECRET or len(SECRET_KEY) < 32):
+if not DEBUG and (
+    not SECRET_KEY
+    or SECRET_KEY == _DEV_SECRET
+    or len(SECRET_KEY) < 50
+    or len(set(SECRET_KEY)) < 20
+):
     raise ImproperlyConfigured(
-        "SECRET_KEY must be set to a random value of at least 32 characters when DEBUG is off."
+        "SECRET_KEY must be set to a random value of at least 50 characters, 20 of them "
+        "different, when DEBUG is off: "
+        "python3 -c 'import secrets; print(secrets.token_urlsafe(50))'"
     )
 
 ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"] if DEBUG else [])
@@ -219,10 +226,32 @@ COUNTRIES_OVERRIDE = {"XK": "Kosovo"}
 
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
-if not DEBUG:
+# Features no page of the atlas uses, switched off for every page (partnerships/operations).
+PERMISSIONS_POLICY = (
+    "accelerometer=(), camera=(), geolocation=(), gyroscope=(), magnetometer=(), "
+    "microphone=(), payment=(), usb=(), interest-cohort=()"
+)
+# HTTPS (on by default when DEBUG is off): the site is served over HTTPS, behind a proxy
+# that sends X-Forwarded-Proto. Plain http is redirected, browsers are told to come back
+# over HTTPS only (HSTS) and cookies travel over HTTPS only. HTTPS=false is for a server
+# reached over plain http on a private network (a benchmark on loopback, say).
+HTTPS = envbool("HTTPS", not DEBUG)
+if HTTPS:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = True
+    # The load balancer asks /healthz and /readyz over plain http.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+    SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", 365 * 24 * 3600)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = envbool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+    SECURE_HSTS_PRELOAD = envbool("SECURE_HSTS_PRELOAD", False)
     SESSION_COOKIE_SECURE = envbool("SESSION_COOKIE_SECURE", True)
     CSRF_COOKIE_SECURE = envbool("CSRF_COOKIE_SECURE", True)
+SILENCED_SYSTEM_CHECKS = [
+    # Subdomains may be other sites of the host's owner, and preloading is a one-way
+    # commitment for the whole domain: both are the operator's choice (the variables above).
+    "security.W005",
+    "security.W021",
+]
 
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

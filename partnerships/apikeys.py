@@ -146,3 +146,15 @@ class ResearcherBasicAuthentication(authentication.BasicAuthentication):
 
     def authenticate_header(self, request):
         return SCRIPT_SCHEME
+
+
+class ResearcherBasicScheme(OpenApiAuthenticationExtension):
+    target_class = ResearcherBasicAuthentication
+    name = "researcherBasic"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "http",
+            "scheme": "basic",
+            "description": "A researcher's account, for writes. Reads need no sign-in.",
+        }

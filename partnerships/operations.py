@@ -19,6 +19,7 @@ import re
 import time
 import uuid
 
+from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.db import connection
@@ -83,6 +84,7 @@ class RequestLogMiddleware:
         started = time.perf_counter()
         response = self.get_response(request)
         response.headers["X-Request-ID"] = request.id
+        response.headers.setdefault("Permissions-Policy", settings.PERMISSIONS_POLICY)
         user = getattr(request, "user", None)
         log.info(
             json.dumps(
