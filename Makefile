@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run demo test install install-test migrate seed check clean
+.PHONY: run serve demo test install install-test migrate seed check clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,13 @@ seed: migrate
 run: seed
 	$(BIN)/python manage.py ensure_curator
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
+
+# Production: gunicorn with gunicorn.conf.py (workers, timeouts), DEBUG off; set SECRET_KEY,
+# ALLOWED_HOSTS, DATABASE_URL and REDIS_URL as the README says.
+serve: install
+	DEBUG=false $(BIN)/python manage.py migrate --noinput
+	DEBUG=false $(BIN)/python manage.py collectstatic --noinput -v0
+	DEBUG=false $(BIN)/gunicorn cityDiplomacy.wsgi -c gunicorn.conf.py
 
 # Kept for old instructions: make run now serves the whole atlas.
 demo: run
