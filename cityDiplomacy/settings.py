@@ -298,6 +298,7 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_CLASSES": ["partnerships.apikeys.ApiThrottle"],
     "DEFAULT_THROTTLE_RATES": {
         "anon": os.environ.get("API_ANON_THROTTLE_RATE", "60/minute"),
+        "anon_export": os.environ.get("API_ANON_EXPORT_THROTTLE_RATE", "10/minute"),
         "partner": os.environ.get("API_KEY_THROTTLE_RATE", "10000/hour"),
         "user": os.environ.get("API_USER_THROTTLE_RATE", "5000/hour"),
     },

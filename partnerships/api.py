@@ -44,6 +44,7 @@ from rest_framework import (
 from rest_framework.filters import OrderingFilter, SearchFilter
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
+from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -51,6 +52,7 @@ from cities.models import City, CityCitation, SlugRedirect, Source, Theme
 from cities.serializers import SourceSerializer, ThemeSerializer
 
 from . import exports, fastrows
+from .apikeys import ApiThrottle, parse_rate
 from .comparison import ComparisonError, compare, parse_cities
 from .filters import (
     CityFilter,
@@ -609,11 +611,28 @@ SOURCE_EXPORTS = {
 def stream(chunks, media_type, filename):
     response = StreamingHttpResponse(chunks, content_type=f"{media_type}; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    # The read cache may keep a whole export (partnerships/readcache.py): computed once per
+    # version of the atlas, however many anonymous clients ask.
+    response.read_cache_whole = True
     return response
+
+
+class ExportThrottle(ApiThrottle):
+    """A whole export costs seconds: anonymous clients may compute few of them (a cached
+    one, answered before the API is reached, counts nothing); partner keys and researchers
+    keep their own limits."""
+
+    def identify(self, request):
+        scope, ident, limit, window = super().identify(request)
+        if scope == "anon":
+            rate = api_settings.DEFAULT_THROTTLE_RATES.get("anon_export", "10/minute")
+            return ("anon_export", ident, *parse_rate(rate))
+        return scope, ident, limit, window
 
 
 class ExportView(ApiViewMixin, generics.GenericAPIView):
     permission_classes = [permissions.AllowAny]
+    throttle_classes = [ExportThrottle]
     pagination_class = None  # one streamed file
     filters_in_schema = True
     formats = {}

@@ -31,6 +31,7 @@ use, which costs the server one version read.
 """
 
 import hashlib
+import itertools
 from datetime import timedelta
 
 from django.apps import apps
@@ -156,7 +157,9 @@ CACHED_STATUSES = {200, 301, 404, 410}
 
 
 def _storable(request, response):
-    if response.status_code not in CACHED_STATUSES or response.streaming:
+    if response.status_code not in CACHED_STATUSES:
+        return False
+    if response.streaming and not getattr(response, "read_cache_whole", False):
         return False
     if response.cookies or request.META.get("CSRF_COOKIE_NEEDS_UPDATE"):
         return False
@@ -208,6 +211,10 @@ class ReadCacheMiddleware:
             response = self.get_response(request)
             if not _storable(request, response):
                 return response
+            if response.streaming:
+                response = self._whole(response)
+                if response.streaming:  # larger than the cache keeps: streamed on
+                    return response
             self._label(response, key, changed_at)
             self.cache.set(
                 f"page:{key}",
@@ -224,6 +231,23 @@ class ReadCacheMiddleware:
         )
         response.headers["X-Read-Cache"] = outcome
         return response
+
+    def _whole(self, response):
+        """A streamed export gathered whole to be kept, up to READ_CACHE_MAX_BYTES; past
+        that, the part read and the rest stream on as they come, and nothing is kept."""
+        limit = getattr(settings, "READ_CACHE_MAX_BYTES", 32 * 1024 * 1024)
+        chunks, size = [], 0
+        stream = iter(response.streaming_content)
+        for chunk in stream:
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > limit:
+                response.streaming_content = itertools.chain(chunks, stream)
+                return response
+        whole = HttpResponse(b"".join(chunks), status=response.status_code)
+        for header, value in response.headers.items():
+            whole.headers[header] = value
+        return whole
 
     @staticmethod
     def _label(response, key, changed_at):

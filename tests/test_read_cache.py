@@ -212,3 +212,43 @@ def test_a_flushed_version_row_starts_again_under_a_new_token(read_cache):
     after, _ = current_version()
     assert after != before
     assert AtlasVersion.objects.count() == 1
+
+
+def test_a_whole_export_is_computed_once_per_version(client, yokohama):
+    url = "/api/v1/exports/ties.csv"
+    first = client.get(url)
+    assert first.headers["X-Read-Cache"] == "miss"
+    body = first.content
+    assert b"Vancouver" in body
+    again = client.get(url)
+    assert again.headers["X-Read-Cache"] == "hit"
+    assert again.content == body
+    City.objects.filter(slug="vancouver").update(name="Vancouver BC")
+    fresh = client.get(url)
+    assert b"Vancouver BC" in fresh.content
+
+
+def test_an_export_larger_than_the_cache_keeps_streams_on_whole(client, yokohama, settings):
+    settings.READ_CACHE_MAX_BYTES = 10
+    first = client.get("/api/v1/exports/ties.csv")
+    body = b"".join(first.streaming_content)
+    assert b"Yokohama" in body and b"Vancouver" in body
+    second = client.get("/api/v1/exports/ties.csv")
+    assert "X-Read-Cache" not in second.headers  # nothing kept
+    assert b"".join(second.streaming_content) == body
+
+
+def test_anonymous_clients_may_compute_few_exports(api, settings):
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {
+            **settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"],
+            "anon_export": "2/minute",
+        },
+    }
+    from django.core.cache import cache
+
+    cache.clear()
+    statuses = [api.get("/api/v1/exports/ties.csv").status_code for _ in range(3)]
+    assert statuses == [200, 200, 429]
+    assert api.get(reverse("api:tie-list")).status_code == 200  # other reads go on
