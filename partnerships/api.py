@@ -160,7 +160,13 @@ class ApiSchema(AutoSchema):
                  "429": "Rate limit reached: wait for the seconds in Retry-After."}  # fmt: skip
         if self.method not in ("GET", "HEAD"):
             codes["403"] = "Writing needs a researcher's account; a partner key only reads."
+            codes["413"] = "The body is larger than the API accepts."
             codes["415"] = "Send JSON (Content-Type: application/json)."
+        if self.method in ("PUT", "PATCH"):
+            codes["412"] = (
+                "The record changed since the ETag sent in If-Match: read it again. The "
+                "error's `etag` is the record's ETag now."
+            )
         if self.method == "GET" and not self._is_list_view() and getattr(self.view, "etag", 0):
             responses["304"] = {"description": "Not modified since the ETag you sent."}
         for code, description in codes.items():
@@ -169,6 +175,29 @@ class ApiSchema(AutoSchema):
                     OpenApiResponse(ErrorSerializer, description=description), code
                 )
         return responses
+
+    def get_auth(self):
+        """Reads need no credentials (a partner key only raises the limit); writes need a
+        researcher's account, never a partner key."""
+        schemes = [scheme for scheme in super().get_auth() if scheme]
+        if self.method in ("GET", "HEAD", "OPTIONS"):
+            return [{}, *schemes]
+        return [scheme for scheme in schemes if "partnerKey" not in scheme]
+
+    def get_override_parameters(self):
+        parameters = super().get_override_parameters()
+        if self.method in ("PUT", "PATCH"):
+            parameters = [
+                *parameters,
+                OpenApiParameter(
+                    "If-Match",
+                    OpenApiTypes.STR,
+                    OpenApiParameter.HEADER,
+                    description="The ETag of the record as last read: the change is refused "
+                    "with 412 if the record changed since.",
+                ),
+            ]
+        return parameters
 
     def get_filter_backends(self):
         if getattr(self.view, "filters_in_schema", False):

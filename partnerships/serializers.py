@@ -9,6 +9,7 @@ accepts and answers with the same messages.
 from django.core.exceptions import NON_FIELD_ERRORS
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.reverse import reverse
 from rest_framework.settings import api_settings
@@ -331,9 +332,14 @@ def as_field_errors(error):
     }
 
 
+@extend_schema_field({"type": "string", "minLength": 1})
+class SlugOfField(serializers.SlugRelatedField):
+    """A slug of an existing record: never empty, as the schema says."""
+
+
 def slug_of(model, what, queryset=None, **kwargs):
     """A field taking the slug of an existing `model`, refusing unknown ones in plain words."""
-    return serializers.SlugRelatedField(
+    return SlugOfField(
         slug_field="slug",
         queryset=queryset if queryset is not None else model.objects.all(),
         error_messages={

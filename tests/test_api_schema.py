@@ -136,3 +136,28 @@ def test_every_answer_conforms_to_the_schema(case, seeded, researcher_headers):
     # Called through WSGI, where no HTTP client undoes the gzip of public answers.
     headers["Accept-Encoding"] = "identity"
     case.call_and_validate(headers=headers, checks=CHECKS)
+
+
+@pytest.mark.django_db
+def test_the_schema_says_who_may_read_and_write():
+    schema = APIClient().get("/api/v1/schema/", {"format": "json"}).json()
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            security = operation.get("security", [])
+            if method == "get":
+                assert {} in security, f"{path}: reads need no credentials"
+            elif method in ("post", "put", "patch"):
+                assert {} not in security, path
+                assert not any("partnerKey" in scheme for scheme in security), path
+            if method in ("put", "patch"):
+                assert "412" in operation["responses"], path
+                assert "If-Match" in {p["name"] for p in operation["parameters"]}, path
+
+
+@pytest.mark.django_db
+def test_the_schema_refuses_the_empty_slugs_the_api_refuses():
+    schema = APIClient().get("/api/v1/schema/", {"format": "json"}).json()
+    tie = schema["components"]["schemas"]["TieWriteRequest"]["properties"]
+    assert tie["city_a"]["minLength"] == 1 and tie["city_b"]["minLength"] == 1
+    cited = schema["components"]["schemas"]["CitationInputRequest"]["properties"]
+    assert cited["source"]["minLength"] == 1
