@@ -1,8 +1,10 @@
 """Research exports of ties and sources, written as streams.
 
-Each writer takes a (filtered) queryset and yields text piece by piece, reading rows with
-`iterator(chunk_size=...)`, so a whole-atlas export holds one chunk in memory at a time: a
-network export first streams the cities the ties touch, then the ties. Formats:
+Each writer takes a (filtered) queryset and yields UTF-8 bytes in pieces of about BUFFER
+characters. Rows come from `values_list(...).iterator(chunk_size=CHUNK)` in one query that
+joins both cities and gathers each tie's topic and source keys in correlated subqueries, so a
+whole-atlas export holds one chunk of rows and one piece of text at a time: a network export
+first streams the cities the ties touch, then the ties. Formats:
 
 - CSV: one tie per row with slugs, Wikidata ids, EDTF dates, kind, status and source keys;
   `manage.py import_ties` reads it back (see CSV_IMPORT_MAP).
@@ -13,21 +15,19 @@ network export first streams the cities the ties touch, then the ties. Formats:
 """
 
 import csv
-import datetime
-import itertools
 import json
 import re
-from collections import defaultdict
-from dataclasses import dataclass, field, fields
-from xml.sax.saxutils import escape, quoteattr
+from json.encoder import encode_basestring
 
-from django.db.models import Q
+from django.db import connections
+from django.db.models import Aggregate, CharField, OuterRef, Q, Subquery
 
 from cities.models import City, Source, SourceKind
 
 from .models import Tie, TieCitation, TieKind
 
-CHUNK = 2000
+CHUNK = 1000  # rows fetched from the database at a time
+BUFFER = 64 * 1024  # characters of text gathered before a piece is encoded and sent
 LIST_SEPARATOR = ";"
 
 CSV_COLUMNS = [
@@ -76,99 +76,94 @@ CSV_IMPORT_MAPPING = {
 }
 CSV_IMPORT_MAP = ",".join(f"{field}={column}" for field, column in CSV_IMPORT_MAPPING.items())
 
-# Characters XML 1.0 forbids even when escaped; a stray one would make the file unreadable.
-_XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+CITY_COLUMNS = ["slug", "name", "country", "wikidata_id", "latitude", "longitude"]
 
 
-@dataclass(slots=True)
-class CityRow:
-    slug: str
-    name: str
-    country: str
-    wikidata_id: str
-    latitude: float | None
-    longitude: float | None
-
-    @property
-    def has_coordinates(self):
-        return self.latitude is not None and self.longitude is not None
-
-
-@dataclass(slots=True)
-class TieRow:
-    pk: int
-    kind: str
-    status: str
-    start: str
-    end: str
-    start_lower: datetime.date | None
-    end_upper: datetime.date | None
-    date_basis: str
-    summary: str
-    verification: str
-    city_a: CityRow
-    city_b: CityRow
-    topics: list = field(default_factory=list)
-    sources: list = field(default_factory=list)
-
-    @property
-    def kind_label(self):
-        return TieKind(self.kind).label
+def _encoded(pieces):
+    """Text pieces joined and encoded in pieces of about BUFFER characters: one encode and
+    one write per piece rather than per row."""
+    buffer, size = [], 0
+    for piece in pieces:
+        buffer.append(piece)
+        size += len(piece)
+        if size >= BUFFER:
+            yield "".join(buffer).encode()
+            buffer, size = [], 0
+    if buffer:
+        yield "".join(buffer).encode()
 
 
-# In the order of TieRow's and CityRow's fields.
-TIE_COLUMNS = [
-    "id", "kind", "status", "start", "end", "start_lower", "end_upper", "date_basis", "summary",
-    "verification",
-]  # fmt: skip
-CITY_COLUMNS = [f.name for f in fields(CityRow)]
+# Rows ------------------------------------------------------------------------------------
 
 
-def _batches(rows, size):
-    while batch := list(itertools.islice(rows, size)):
-        yield batch
+class SlugList(Aggregate):
+    """The slugs of a group joined by LIST_SEPARATOR.
 
-
-def tie_rows(ties):
-    """Ties with both cities, topics and cited source keys, read CHUNK rows at a time.
-
-    Plain tuples rather than model instances: an export touches every tie, and building
-    three model objects per row (plus prefetch querysets) costs several times the query.
-    Each chunk adds two queries, for its topics and its sources.
+    PostgreSQL gives each once, in the database's order. SQLite's GROUP_CONCAT takes no
+    ORDER BY before 3.44 (nor a separator with DISTINCT), so there the list comes as stored
+    and `_slug_lists()` sorts it, as SQLite's binary collation would.
     """
-    columns = [
-        *TIE_COLUMNS,
-        *(f"city_a__{c}" for c in CITY_COLUMNS),
-        *(f"city_b__{c}" for c in CITY_COLUMNS),
-    ]
-    n, m = len(TIE_COLUMNS), len(CITY_COLUMNS)
-    for batch in _batches(ties.values_list(*columns).iterator(chunk_size=CHUNK), CHUNK):
-        ids = [row[0] for row in batch]
-        topics, sources = defaultdict(list), defaultdict(list)
-        links = Tie.topics.through.objects.filter(tie_id__in=ids).order_by("theme__slug")
-        for tie_id, slug in links.values_list("tie_id", "theme__slug"):
-            topics[tie_id].append(slug)
-        cited = TieCitation.objects.filter(tie_id__in=ids).order_by("source__slug")
-        for tie_id, slug in cited.values_list("tie_id", "source__slug").distinct():
-            sources[tie_id].append(slug)
-        for row in batch:
-            yield TieRow(
-                *row[:n],
-                city_a=CityRow(*row[n : n + m]),
-                city_b=CityRow(*row[n + m :]),
-                topics=topics[row[0]],
-                sources=sources[row[0]],
-            )
+
+    output_field = CharField()
+    template = f"GROUP_CONCAT(%(expressions)s, '{LIST_SEPARATOR}')"
+
+    def as_postgresql(self, compiler, connection, **extra):
+        template = (
+            f"STRING_AGG(DISTINCT %(expressions)s, '{LIST_SEPARATOR}' ORDER BY %(expressions)s)"
+        )
+        return self.as_sql(compiler, connection, template=template, **extra)
+
+
+# The lists of keys a tie's rows may hold besides its fields: the rows they come from, and
+# the path from those rows to the slug.
+SLUG_LISTS = {
+    "topic_slugs": (Tie.topics.through, "theme__slug"),
+    "source_slugs": (TieCitation, "source__slug"),
+}
+
+
+def _slugs(through, path):
+    """A tie's slugs reached through `through` rows (by `path`), as one SlugList value."""
+    rows = through.objects.filter(tie=OuterRef("pk")).order_by().values("tie")
+    return Subquery(rows.annotate(slugs=SlugList(path)).values("slugs"), output_field=CharField())
+
+
+def _sorted_slugs(value):
+    if not value:
+        return ""
+    if LIST_SEPARATOR not in value:
+        return value
+    return LIST_SEPARATOR.join(sorted(set(value.split(LIST_SEPARATOR))))
+
+
+def _ordered_slugs(value):
+    return value or ""
+
+
+def _slug_lists(ties):
+    """How a SlugList value of `ties`' database reads as the export writes it."""
+    return _ordered_slugs if connections[ties.db].vendor == "postgresql" else _sorted_slugs
+
+
+def tie_values(ties, *columns):
+    """`ties` as values_list rows of `columns`, in their order: one query, which the
+    writers read CHUNK rows at a time.
+
+    Besides the fields of a tie and of its cities (`city_a__slug`), `topic_slugs` and
+    `source_slugs` give the keys of its topics and cited sources as SlugList values: a
+    correlated subquery each, which any filter or ordering of `ties` leaves alone.
+    """
+    annotations = {name: _slugs(*SLUG_LISTS[name]) for name in columns if name in SLUG_LISTS}
+    return ties.annotate(**annotations).values_list(*columns)
 
 
 def cities_of(ties):
-    """The cities at either end of `ties`, each once, read chunk by chunk."""
+    """The cities at either end of `ties`, each once, as CITY_COLUMNS rows in id order."""
     ends = ties.order_by()
     cities = City.objects.filter(
         Q(pk__in=ends.values("city_a_id")) | Q(pk__in=ends.values("city_b_id"))
     ).order_by("pk")
-    for row in cities.values_list(*CITY_COLUMNS).iterator(chunk_size=CHUNK):
-        yield CityRow(*row)
+    return cities.values_list(*CITY_COLUMNS).iterator(chunk_size=CHUNK)
 
 
 # CSV -------------------------------------------------------------------------------------
@@ -181,44 +176,61 @@ class _Line:
         return value
 
 
-def _coordinate(value):
-    return "" if value is None else f"{value:.6f}"
+# What the CSV reads of each tie: CSV_COLUMNS' values, the subqueries' last (where the
+# query selects them, so that rows need no reordering).
+CSV_VALUES = [
+    "id",
+    *(f"city_a__{c}" for c in CITY_COLUMNS),
+    *(f"city_b__{c}" for c in CITY_COLUMNS),
+    *("kind", "status", "start", "end", "date_basis", "verification", "summary"),
+    *("topic_slugs", "source_slugs"),
+]
+_CSV_SEPARATORS = len(CSV_COLUMNS) - 1
 
 
 def csv_rows(ties):
-    writer = csv.writer(_Line())
-    yield writer.writerow(CSV_COLUMNS)
-    for tie in tie_rows(ties):
-        row = [tie.pk]
-        for city in (tie.city_a, tie.city_b):
-            row += [
-                city.slug,
-                city.name,
-                city.country,
-                city.wikidata_id,
-                _coordinate(city.latitude),
-                _coordinate(city.longitude),
-            ]
-        row += [
-            tie.kind,
-            tie.status,
-            tie.start,
-            tie.end,
-            tie.date_basis,
-            LIST_SEPARATOR.join(tie.topics),
-            LIST_SEPARATOR.join(tie.sources),
-            tie.verification,
-            tie.summary,
-        ]
-        yield writer.writerow(row)
+    return _encoded(_csv_lines(ties))
+
+
+def _csv_lines(ties):
+    # csv.writer (QUOTE_MINIMAL) writes a field as it is unless it holds a comma, a quote or
+    # a line break; a row none of whose fields does is joined directly, and the few that
+    # need quoting go through csv.writer.
+    writerow = csv.writer(_Line()).writerow
+    yield writerow(CSV_COLUMNS)
+    slug_list = _slug_lists(ties)
+    for row in tie_values(ties, *CSV_VALUES).iterator(chunk_size=CHUNK):
+        (pk, a_slug, a_name, a_country, a_wikidata, a_lat, a_lng,
+         b_slug, b_name, b_country, b_wikidata, b_lat, b_lng,
+         kind, status, start, end, basis, verification, summary, topics, sources) = row  # fmt: skip
+        # A city has both coordinates or neither (a constraint); six decimals is about 10 cm.
+        if a_lat is None:
+            a_lat = a_lng = ""
+        else:
+            a_lat, a_lng = f"{a_lat:.6f}", f"{a_lng:.6f}"
+        if b_lat is None:
+            b_lat = b_lng = ""
+        else:
+            b_lat, b_lng = f"{b_lat:.6f}", f"{b_lng:.6f}"
+        fields = (
+            str(pk), a_slug, a_name, a_country, a_wikidata, a_lat, a_lng,
+            b_slug, b_name, b_country, b_wikidata, b_lat, b_lng,
+            kind, status, start, end, basis, slug_list(topics), slug_list(sources),
+            verification, summary,
+        )  # fmt: skip
+        line = ",".join(fields)
+        if (
+            line.count(",") == _CSV_SEPARATORS
+            and '"' not in line
+            and "\n" not in line
+            and "\r" not in line
+        ):
+            yield line + "\r\n"
+        else:
+            yield writerow(fields)
 
 
 # GeoJSON ---------------------------------------------------------------------------------
-
-
-def _position(city):
-    # RFC 7946 §3.1.1: longitude first; six decimals is about 10 cm, more is noise.
-    return [round(city.longitude, 6), round(city.latitude, 6)]
 
 
 def line_between(a, b):
@@ -238,56 +250,71 @@ def line_between(a, b):
     }
 
 
-def _city_properties(city):
-    return {
-        "feature": "city",
-        "slug": city.slug,
-        "name": city.name,
-        "country": city.country,
-        "wikidata_id": city.wikidata_id or None,
-    }
+def _line_json(a, b):
+    """line_between(a, b) as json.dumps writes it, the common case without the encoder."""
+    if abs(b[0] - a[0]) <= 180:
+        return (
+            f'{{"type": "LineString", "coordinates": [[{a[0]!r}, {a[1]!r}], [{b[0]!r}, {b[1]!r}]]}}'
+        )
+    return json.dumps(line_between(a, b))
+
+
+def _json_string(value):
+    return "null" if not value else encode_basestring(value)
 
 
 def geojson_chunks(ties):
+    return _encoded(_geojson_text(ties))
+
+
+def _geojson_text(ties):
+    # Features are written from templates, each value as json.dumps(..., ensure_ascii=False)
+    # writes it: strings through the same encoder, floats as repr(), missing values as null.
     # Foreign members of the collection (RFC 7946 §6.1): the licence and whom to credit.
     head = {"type": "FeatureCollection", "licence": ATLAS_LICENCE, "license_url": ATLAS_LICENCE_URL}
     head["attribution"] = licence_notice(sources_of(ties))
     yield json.dumps(head, ensure_ascii=False)[:-1] + ', "features": [\n'
-    first = True
-    for city in cities_of(ties):
-        feature = {
-            "type": "Feature",
-            "id": f"city:{city.slug}",
-            "geometry": (
-                {"type": "Point", "coordinates": _position(city)} if city.has_coordinates else None
-            ),
-            "properties": _city_properties(city),
-        }
-        yield ("" if first else ",\n") + json.dumps(feature, ensure_ascii=False)
-        first = False
-    for tie in tie_rows(ties):
-        a, b = tie.city_a, tie.city_b
-        geometry = None
-        if a.has_coordinates and b.has_coordinates:
-            geometry = line_between(_position(a), _position(b))
-        feature = {
-            "type": "Feature",
-            "id": f"tie:{tie.pk}",
-            "geometry": geometry,
-            "properties": {
-                "feature": "tie",
-                "tie_id": tie.pk,
-                "city_a": a.slug,
-                "city_b": b.slug,
-                "kind": tie.kind,
-                "status": tie.status,
-                "start": tie.start or None,
-                "end": tie.end or None,
-                "sources": tie.sources,
-            },
-        }
-        yield ("" if first else ",\n") + json.dumps(feature, ensure_ascii=False)
-        first = False
+    separator = ""
+    for slug, name, country, wikidata_id, lat, lng in cities_of(ties):
+        # RFC 7946 §3.1.1: longitude first; six decimals is about 10 cm, more is noise.
+        geometry = (
+            "null"
+            if lat is None
+            else f'{{"type": "Point", "coordinates": [{round(lng, 6)!r}, {round(lat, 6)!r}]}}'
+        )
+        yield (
+            f'{separator}{{"type": "Feature", "id": {encode_basestring("city:" + slug)}, '
+            f'"geometry": {geometry}, "properties": {{"feature": "city", '
+            f'"slug": {encode_basestring(slug)}, "name": {encode_basestring(name)}, '
+            f'"country": {encode_basestring(country)}, '
+            f'"wikidata_id": {_json_string(wikidata_id)}}}}}'
+        )
+        separator = ",\n"
+    slug_list = _slug_lists(ties)
+    columns = [
+        *("id", "city_a__slug", "city_a__latitude", "city_a__longitude"),
+        *("city_b__slug", "city_b__latitude", "city_b__longitude"),
+        *("kind", "status", "start", "end", "source_slugs"),
+    ]
+    for row in tie_values(ties, *columns).iterator(chunk_size=CHUNK):
+        pk, a_slug, a_lat, a_lng, b_slug, b_lat, b_lng, kind, status, start, end, sources = row
+        geometry = "null"
+        if a_lat is not None and b_lat is not None:
+            a = [round(a_lng, 6), round(a_lat, 6)]
+            geometry = _line_json(a, [round(b_lng, 6), round(b_lat, 6)])
+        sources = slug_list(sources)
+        sources = (
+            ", ".join(map(encode_basestring, sources.split(LIST_SEPARATOR))) if sources else ""
+        )
+        yield (
+            f'{separator}{{"type": "Feature", "id": "tie:{pk}", "geometry": {geometry}, '
+            f'"properties": {{"feature": "tie", "tie_id": {pk}, '
+            f'"city_a": {encode_basestring(a_slug)}, "city_b": {encode_basestring(b_slug)}, '
+            f'"kind": {encode_basestring(kind)}, "status": {encode_basestring(status)}, '
+            f'"start": {_json_string(start)}, "end": {_json_string(end)}, '
+            f'"sources": [{sources}]}}}}'
+        )
+        separator = ",\n"
     yield "\n]}\n"
 
 
@@ -321,13 +348,40 @@ def licence_notice(sources):
 
 # GEXF and GraphML -----------------------------------------------------------------------
 
+# Characters XML 1.0 forbids even when escaped; a stray one would make the file unreadable.
+_XML_INVALID = "".join(map(chr, [*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20)]))
+_XML_INVALID += "\ufffe\uffff"
+# One str.translate per value that needs it: the invalid characters dropped and the rest
+# escaped as xml.sax.saxutils.escape (text) and quoteattr (attributes) escape them.
+_TEXT_ESCAPES = str.maketrans(
+    {**dict.fromkeys(_XML_INVALID), "&": "&amp;", "<": "&lt;", ">": "&gt;"}
+)
+_ATTR_ESCAPES = str.maketrans(
+    {**dict.fromkeys(_XML_INVALID), "&": "&amp;", "<": "&lt;", ">": "&gt;", "\n": "&#10;",
+     "\r": "&#13;", "\t": "&#9;"}
+)  # fmt: skip
+# Most values (slugs, names, dates) have nothing to escape: one search tells.
+_TEXT_SPECIAL = re.compile(f"[{re.escape(_XML_INVALID)}&<>]")
+_ATTR_SPECIAL = re.compile(f'[{re.escape(_XML_INVALID)}&<>\n\r\t"]')
+
 
 def _xml_text(value):
-    return escape(_XML_INVALID.sub("", str(value)))
+    value = str(value)
+    return value if _TEXT_SPECIAL.search(value) is None else value.translate(_TEXT_ESCAPES)
 
 
 def _xml_attr(value):
-    return quoteattr(_XML_INVALID.sub("", str(value)))
+    """quoteattr() of the value without the characters XML forbids: in double quotes, or in
+    single quotes when it holds a double quote and no single one."""
+    value = str(value)
+    if _ATTR_SPECIAL.search(value) is None:
+        return f'"{value}"'
+    value = value.translate(_ATTR_ESCAPES)
+    if '"' not in value:
+        return f'"{value}"'
+    if "'" not in value:
+        return f"'{value}'"
+    return '"' + value.replace('"', "&quot;") + '"'
 
 
 NODE_ATTRIBUTES = [
@@ -344,49 +398,32 @@ EDGE_ATTRIBUTES = [
     ("date_basis", "string"),
     ("sources", "string"),
 ]
+# What a network export reads of each tie, in this order.
+EDGE_COLUMNS = [
+    *("id", "city_a__slug", "city_b__slug", "kind", "status", "start", "end"),
+    *("start_lower", "end_upper", "date_basis", "source_slugs"),
+]
+# Kind labels as edge labels, escaped once.
+_KIND_LABELS = {kind: _xml_attr(kind.label) for kind in TieKind}
+
+# Nodes and edges are written from templates. One search over a row's free-text values tells
+# whether any needs escaping (few do): if none does, they go in as they are; otherwise each
+# is escaped on its own. Kind, status and date basis are choices the database constrains.
 
 
-def _node_values(city):
-    return {
-        "country": city.country,
-        "wikidata_id": city.wikidata_id,
-        "latitude": city.latitude,
-        "longitude": city.longitude,
-    }
+def _quoted(value):
+    return f'"{value}"'
 
 
-def _edge_values(tie):
-    return {
-        "kind": tie.kind,
-        "status": tie.status,
-        "start_edtf": tie.start,
-        "end_edtf": tie.end,
-        "date_basis": tie.date_basis,
-        "sources": LIST_SEPARATOR.join(tie.sources),
-    }
-
-
-def _spell(tie):
-    """The widest span the EDTF dates allow: from the earliest start to the latest end.
-    An unknown start or end is left open, which Gephi reads as 'always' on that side."""
-    spell = ""
-    if tie.start_lower:
-        spell += f" start={_xml_attr(tie.start_lower.isoformat())}"
-    if tie.end_upper:
-        spell += f" end={_xml_attr(tie.end_upper.isoformat())}"
-    return spell
-
-
-def _gexf_attvalues(prefix, attributes, values):
-    """The non-empty values as <attvalue>s, numbered as the <attributes> header declares."""
-    return "".join(
-        f'<attvalue for="{prefix}{i}" value={_xml_attr(values[name])}/>'
-        for i, (name, _kind) in enumerate(attributes)
-        if values[name] not in (None, "")
-    )
+def _as_is(value):
+    return value
 
 
 def gexf_chunks(ties):
+    return _encoded(_gexf_text(ties))
+
+
+def _gexf_text(ties):
     yield (
         '<?xml version="1.0" encoding="UTF-8"?>\n'
         '<gexf xmlns="http://gexf.net/1.3" version="1.3">\n'
@@ -404,21 +441,42 @@ def gexf_chunks(ties):
     for i, (name, kind) in enumerate(EDGE_ATTRIBUTES):
         yield f'      <attribute id="e{i}" title="{name}" type="{kind}"/>\n'
     yield "    </attributes>\n    <nodes>\n"
-    for city in cities_of(ties):
-        values = _node_values(city)
-        attvalues = _gexf_attvalues("n", NODE_ATTRIBUTES, values)
+    # Attribute values are numbered as the <attributes> above declare them; empty ones are left out.
+    for slug, name, country, wikidata_id, lat, lng in cities_of(ties):
+        plain = _ATTR_SPECIAL.search(slug + name + country + wikidata_id) is None
+        quote = _quoted if plain else _xml_attr
+        values = f'<attvalue for="n0" value={quote(country)}/>' if country else ""
+        if wikidata_id:
+            values += f'<attvalue for="n1" value={quote(wikidata_id)}/>'
+        if lat is not None:
+            values += f'<attvalue for="n2" value="{lat!r}"/><attvalue for="n3" value="{lng!r}"/>'
         yield (
-            f"      <node id={_xml_attr(city.slug)} label={_xml_attr(city.name)}>"
-            f"<attvalues>{attvalues}</attvalues></node>\n"
+            f"      <node id={quote(slug)} label={quote(name)}>"
+            f"<attvalues>{values}</attvalues></node>\n"
         )
     yield "    </nodes>\n    <edges>\n"
-    for tie in tie_rows(ties):
-        values = _edge_values(tie)
-        attvalues = _gexf_attvalues("e", EDGE_ATTRIBUTES, values)
+    slug_list = _slug_lists(ties)
+    for row in tie_values(ties, *EDGE_COLUMNS).iterator(chunk_size=CHUNK):
+        pk, a_slug, b_slug, kind, status, start, end, start_lower, end_upper, basis, sources = row
+        sources = slug_list(sources)
+        plain = _ATTR_SPECIAL.search(a_slug + b_slug + start + end + sources) is None
+        quote = _quoted if plain else _xml_attr
+        values = f'<attvalue for="e0" value="{kind}"/><attvalue for="e1" value="{status}"/>'
+        if start:
+            values += f'<attvalue for="e2" value={quote(start)}/>'
+        if end:
+            values += f'<attvalue for="e3" value={quote(end)}/>'
+        values += f'<attvalue for="e4" value="{basis}"/>'
+        if sources:
+            values += f'<attvalue for="e5" value={quote(sources)}/>'
+        # The widest span the EDTF dates allow: from the earliest start to the latest end. An
+        # unknown start or end is left open, which Gephi reads as 'always' on that side.
+        spell = f' start="{start_lower.isoformat()}"' if start_lower else ""
+        if end_upper:
+            spell += f' end="{end_upper.isoformat()}"'
         yield (
-            f'      <edge id="{tie.pk}" source={_xml_attr(tie.city_a.slug)} '
-            f"target={_xml_attr(tie.city_b.slug)} label={_xml_attr(tie.kind_label)}"
-            f"{_spell(tie)}><attvalues>{attvalues}</attvalues></edge>\n"
+            f'      <edge id="{pk}" source={quote(a_slug)} target={quote(b_slug)} '
+            f"label={_KIND_LABELS[kind]}{spell}><attvalues>{values}</attvalues></edge>\n"
         )
     yield "    </edges>\n  </graph>\n</gexf>\n"
 
@@ -431,16 +489,11 @@ GRAPHML_EDGE_KEYS = [
 ]
 
 
-def _graphml_data(keys, values):
-    """The non-empty values as <data> elements, one per declared key."""
-    return "".join(
-        f'<data key="{name}">{_xml_text(values[name])}</data>'
-        for name, _kind in keys
-        if values[name] not in (None, "")
-    )
-
-
 def graphml_chunks(ties):
+    return _encoded(_graphml_text(ties))
+
+
+def _graphml_text(ties):
     yield (
         '<?xml version="1.0" encoding="UTF-8"?>\n'
         '<graphml xmlns="http://graphml.graphdrawing.org/xmlns" '
@@ -454,21 +507,37 @@ def graphml_chunks(ties):
         yield f'  <key id="{name}" for="edge" attr.name="{name}" attr.type="{kind}"/>\n'
     yield '  <graph id="ties" edgedefault="undirected">\n'
     yield f"    <desc>{_xml_text(licence_notice(sources_of(ties)))}</desc>\n"
-    for city in cities_of(ties):
-        values = {"name": city.name, **_node_values(city)}
-        data = _graphml_data(GRAPHML_NODE_KEYS, values)
-        yield f"    <node id={_xml_attr(city.slug)}>{data}</node>\n"
-    for tie in tie_rows(ties):
-        values = {
-            **_edge_values(tie),
-            "start_earliest": tie.start_lower.isoformat() if tie.start_lower else "",
-            "end_latest": tie.end_upper.isoformat() if tie.end_upper else "",
-        }
-        data = _graphml_data(GRAPHML_EDGE_KEYS, values)
-        yield (
-            f'    <edge id="{tie.pk}" source={_xml_attr(tie.city_a.slug)} '
-            f"target={_xml_attr(tie.city_b.slug)}>{data}</edge>\n"
-        )
+    # One <data> per declared key that has a value.
+    for slug, name, country, wikidata_id, lat, lng in cities_of(ties):
+        plain = _ATTR_SPECIAL.search(slug + name + country + wikidata_id) is None
+        quote, text = (_quoted, _as_is) if plain else (_xml_attr, _xml_text)
+        data = f'<data key="name">{text(name)}</data>' if name else ""
+        if country:
+            data += f'<data key="country">{text(country)}</data>'
+        if wikidata_id:
+            data += f'<data key="wikidata_id">{text(wikidata_id)}</data>'
+        if lat is not None:
+            data += f'<data key="latitude">{lat!r}</data><data key="longitude">{lng!r}</data>'
+        yield f"    <node id={quote(slug)}>{data}</node>\n"
+    slug_list = _slug_lists(ties)
+    for row in tie_values(ties, *EDGE_COLUMNS).iterator(chunk_size=CHUNK):
+        pk, a_slug, b_slug, kind, status, start, end, start_lower, end_upper, basis, sources = row
+        sources = slug_list(sources)
+        plain = _ATTR_SPECIAL.search(a_slug + b_slug + start + end + sources) is None
+        quote, text = (_quoted, _as_is) if plain else (_xml_attr, _xml_text)
+        data = f'<data key="kind">{kind}</data><data key="status">{status}</data>'
+        if start:
+            data += f'<data key="start_edtf">{text(start)}</data>'
+        if end:
+            data += f'<data key="end_edtf">{text(end)}</data>'
+        data += f'<data key="date_basis">{basis}</data>'
+        if sources:
+            data += f'<data key="sources">{text(sources)}</data>'
+        if start_lower:
+            data += f'<data key="start_earliest">{start_lower.isoformat()}</data>'
+        if end_upper:
+            data += f'<data key="end_latest">{end_upper.isoformat()}</data>'
+        yield f'    <edge id="{pk}" source={quote(a_slug)} target={quote(b_slug)}>{data}</edge>\n'
     yield "  </graph>\n</graphml>\n"
 
 
@@ -545,6 +614,10 @@ def csl_item(source):
 
 
 def csl_chunks(sources):
+    return _encoded(_csl_text(sources))
+
+
+def _csl_text(sources):
     yield "[\n"
     for i, source in enumerate(sources.iterator(chunk_size=CHUNK)):
         text = json.dumps(csl_item(source), ensure_ascii=False, indent=2)
@@ -622,6 +695,10 @@ def bibtex_entry(source):
 
 
 def bibtex_chunks(sources):
+    return _encoded(_bibtex_text(sources))
+
+
+def _bibtex_text(sources):
     for source in sources.iterator(chunk_size=CHUNK):
         yield bibtex_entry(source) + "\n"
     # Text outside entries is a comment to BibTeX: the licence of the list itself.
