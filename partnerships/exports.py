@@ -192,6 +192,16 @@ def csv_rows(ties):
     return _encoded(_csv_lines(ties))
 
 
+# A spreadsheet runs a cell that starts with one of these as a formula (OWASP's CSV
+# injection rule): such text is written after an apostrophe, which spreadsheets show as
+# text and `import_ties` takes off again. Numbers (coordinates, ids) are written as numbers.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def as_text_cell(value):
+    return "'" + value if value and value.startswith(FORMULA_STARTS) else value
+
+
 def _csv_lines(ties):
     # csv.writer (QUOTE_MINIMAL) writes a field as it is unless it holds a comma, a quote or
     # a line break; a row none of whose fields does is joined directly, and the few that
@@ -213,10 +223,10 @@ def _csv_lines(ties):
         else:
             b_lat, b_lng = f"{b_lat:.6f}", f"{b_lng:.6f}"
         fields = (
-            str(pk), a_slug, a_name, a_country, a_wikidata, a_lat, a_lng,
-            b_slug, b_name, b_country, b_wikidata, b_lat, b_lng,
-            kind, status, start, end, basis, slug_list(topics), slug_list(sources),
-            verification, summary,
+            str(pk), a_slug, as_text_cell(a_name), a_country, a_wikidata, a_lat, a_lng,
+            b_slug, as_text_cell(b_name), b_country, b_wikidata, b_lat, b_lng,
+            kind, status, as_text_cell(start), as_text_cell(end), basis,
+            slug_list(topics), slug_list(sources), verification, as_text_cell(summary),
         )  # fmt: skip
         line = ",".join(fields)
         if (

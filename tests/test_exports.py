@@ -580,3 +580,21 @@ def test_sources_export_as_bibtex_that_a_parser_reads_back_to_the_same_text(api)
     decoded = LatexNodes2Text().latex_to_text(entry["title"]).replace("ˆ", "^")
     assert decoded == title
     assert entry["url"] == r"https://x.org/a\%7Db\%7Bc\%20\#d"
+
+
+@pytest.mark.django_db
+def test_csv_cells_that_a_spreadsheet_would_run_as_formulas_are_written_as_text(api):
+    source = make_source()
+    evil = make_city(name="=HYPERLINK(\"http://evil.example\",\"click\")", slug="evil")
+    plus = make_city(name="+Town", slug="plus-town", latitude=-33.86, longitude=-151.2)
+    make_tie(evil, plus, source, summary="@SUM(1+1)", start="-0100")
+    rows = list(csv.reader(io.StringIO(download(api, "/api/v1/exports/ties.csv"))))
+    header, *data = [row for row in rows if row and not row[0].startswith("#")]
+    (row,) = data
+    cell = dict(zip(header, row, strict=True))
+    names = {cell["city_a_name"], cell["city_b_name"]}
+    assert names == {"'=HYPERLINK(\"http://evil.example\",\"click\")", "'+Town"}
+    assert cell["summary"] == "'@SUM(1+1)"
+    assert cell["start"] == "'-0100"
+    # Numbers stay numbers: a negative coordinate is not a formula.
+    assert "-33.860000" in row and "-151.200000" in row
