@@ -585,7 +585,7 @@ def test_sources_export_as_bibtex_that_a_parser_reads_back_to_the_same_text(api)
 @pytest.mark.django_db
 def test_csv_cells_that_a_spreadsheet_would_run_as_formulas_are_written_as_text(api):
     source = make_source()
-    evil = make_city(name="=HYPERLINK(\"http://evil.example\",\"click\")", slug="evil")
+    evil = make_city(name='=HYPERLINK("http://evil.example","click")', slug="evil")
     plus = make_city(name="+Town", slug="plus-town", latitude=-33.86, longitude=-151.2)
     make_tie(evil, plus, source, summary="@SUM(1+1)", start="-0100")
     rows = list(csv.reader(io.StringIO(download(api, "/api/v1/exports/ties.csv"))))
@@ -593,7 +593,7 @@ def test_csv_cells_that_a_spreadsheet_would_run_as_formulas_are_written_as_text(
     (row,) = data
     cell = dict(zip(header, row, strict=True))
     names = {cell["city_a_name"], cell["city_b_name"]}
-    assert names == {"'=HYPERLINK(\"http://evil.example\",\"click\")", "'+Town"}
+    assert names == {'\'=HYPERLINK("http://evil.example","click")', "'+Town"}
     assert cell["summary"] == "'@SUM(1+1)"
     assert cell["start"] == "'-0100"
     # Numbers stay numbers: a negative coordinate is not a formula.
