@@ -35,7 +35,7 @@ class GazetteerSelect(forms.Select):
                 "data-allow-clear": "true",
                 "data-placeholder": "Type a name in any spelling or script",
                 "lang": self.i18n_name,
-                "style": "width: 32em",
+                "data-width": "32em",  # read by Select2; no style attribute (CSP)
             }
         )
         return attrs

@@ -18,12 +18,15 @@ PERMISSION = "partnerships.manage_apikey"
 # Inline rather than a template file: the page exists for one response per key.
 _SHOW_ONCE = engines["django"].from_string(
     """{% extends "admin/base_site.html" %}
+{% load static %}
 {% block title %}API key for {{ key.name }}{% endblock %}
+{% block extrastyle %}{{ block.super }}
+<link rel="stylesheet" href="{% static 'css/admin.css' %}">{% endblock %}
 {% block content %}
 <h1>API key for {{ key.name }}</h1>
 <p>Give this key to the partner now. It is shown only this once: the atlas keeps a hash,
 not the key, and cannot show it again. If it is lost, revoke it and create a new one.</p>
-<p><code id="api-key" style="font-size:1.2em;user-select:all">{{ raw_key }}</code></p>
+<p><code id="api-key">{{ raw_key }}</code></p>
 <p>The partner sends it with every request, in the <code>X-API-Key</code> header:</p>
 <pre>curl -H "X-API-Key: {{ raw_key }}" {{ api_root }}</pre>
 <p><a href="{{ changelist }}">Back to the API keys</a></p>

@@ -9,6 +9,7 @@ same shape: {"status", "code", "detail", "errors"?}.
 import hashlib
 import json
 
+from csp.decorators import csp_update
 from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
@@ -29,7 +30,7 @@ from drf_spectacular.utils import (
 from drf_spectacular.views import (
     SpectacularAPIView,
     SpectacularRedocView,
-    SpectacularSwaggerView,
+    SpectacularSwaggerSplitView,
 )
 from rest_framework import (
     exceptions,
@@ -771,12 +772,32 @@ class SchemaView(MethodFirstMixin, SpectacularAPIView):
     pass
 
 
-class SwaggerView(MethodFirstMixin, SpectacularSwaggerView):
-    pass
+class SwaggerView(MethodFirstMixin, SpectacularSwaggerSplitView):
+    """Swagger UI. Its start-up script is a second request to the same address (`?script`),
+    a file from the site itself under the Content-Security-Policy; the page's one style block
+    carries the request's nonce (templates/drf_spectacular/swagger_ui.html)."""
 
 
 class RedocView(MethodFirstMixin, SpectacularRedocView):
-    pass
+    """Redoc. Its start-up script and the style elements it adds while drawing carry the
+    request's nonce, which the page hands it (templates/drf_spectacular/redoc.html)."""
+
+    # What Redoc needs beyond the site's policy, on this page only (no 'unsafe-inline'): the
+    # scrollbar styles its bundle inserts as it loads, before it has been handed the nonce,
+    # allowed by their hashes (the empty element first, then its text; a new Redoc release
+    # changes the second, which tests/test_csp.py then reports), and the Web Worker that its
+    # search runs in, which it starts from a blob: address.
+    POLICY = {
+        "style-src": [
+            "'sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU='",
+            "'sha256-QMIg+bpjm3JdElJ388KYke01izlUW0UoNOeKjpMxdgc='",
+        ],
+        "worker-src": ["blob:"],
+    }
+
+    @classmethod
+    def as_view(cls, **initkwargs):
+        return csp_update(cls.POLICY)(super().as_view(**initkwargs))
 
 
 class Router(routers.DefaultRouter):

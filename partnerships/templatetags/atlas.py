@@ -256,7 +256,9 @@ def cite_refs(cited):
 
 # Ties and the comparison ---------------------------------------------------------------------
 
-# Colour-blind-safe (Okabe-Ito) and distinct in greyscale print, one per compared city.
+# Colour-blind-safe (Okabe-Ito) and distinct in greyscale print, one per compared city. The
+# pages draw them through the classes .c0–.c3 of static/css/site.css, which list them in the
+# same order; the SVG chart of ties per decade fills its bars with them directly.
 PALETTE = ["#0072b2", "#d55e00", "#009e73", "#cc79a7"]
 
 
@@ -285,6 +287,23 @@ def leads(value, values):
 @register.filter
 def colour(index):
     return PALETTE[index % len(PALETTE)]
+
+
+@register.filter
+def colour_class(index):
+    """`c0`…`c3`: the class that paints a swatch or bar in the colour of the city in column
+    `index` (the Content-Security-Policy allows no style attribute)."""
+    return f"c{index % len(PALETTE)}"
+
+
+@register.filter
+def width_class(percent):
+    """`w0`…`w100`: the class that draws a bar `percent` per cent of its cell wide."""
+    try:
+        whole = round(float(percent))
+    except (TypeError, ValueError, OverflowError):
+        whole = 0
+    return f"w{min(max(whole, 0), 100)}"
 
 
 @register.filter
