@@ -3,11 +3,10 @@ import re
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
-from django.db import models, transaction
+from django.db import connections, models, transaction
 from django.db.models import (
     Case,
     Count,
-    Exists,
     F,
     IntegerField,
     OuterRef,
@@ -16,6 +15,7 @@ from django.db.models import (
     Value,
     When,
 )
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils.text import slugify
@@ -335,14 +335,22 @@ class CitationBase(models.Model):
         )
 
 
+# The SQLite full-text table of every folded name of every city (cities/migrations/0007):
+# trigrams, so that `LIKE '%…%'` on it is answered from its index.
+NAME_INDEX = "cities_name_index"
+# The shortest text trigrams can find; shorter texts are matched at the start of a name.
+TRIGRAM = 3
+
+
 class CityQuerySet(models.QuerySet):
     def search(self, text):
         """Cities any of whose names contains `text`, ignoring case, accents and script: the
-        name, an alternate name, or a name the gazetteer knows the place by (Kiev, 横浜)."""
+        name, an alternate name, or a name the gazetteer knows the place by (Kiev, 横浜).
+        One or two letters match the start of a name ("ny" finds Nyon, not Albany)."""
         folded = fold(text)
         if not folded:
             return self
-        return self.filter(_named(folded, "__contains"))
+        return self.filter(self._containing(folded))
 
     def ranked(self, text):
         """`search(text)` in the order a reader expects: cities one of whose names is exactly
@@ -352,28 +360,57 @@ class CityQuerySet(models.QuerySet):
         if not folded:
             return self
         rank = Case(
-            When(_named(folded, ""), then=Value(0)),
-            When(_named(folded, "__startswith"), then=Value(1)),
+            When(_named_in(exact=folded), then=Value(0)),
+            When(self._starting(folded), then=Value(1)),
             default=Value(2),
         )
         return (
-            self.filter(_named(folded, "__contains"))
+            self.filter(self._containing(folded))
             .annotate(match_rank=rank)
             .order_by("match_rank", F("population").desc(nulls_last=True), "name", "pk")
         )
 
+    def _containing(self, folded):
+        """Cities one of whose names contains `folded`, read from a trigram index: the
+        full-text table on SQLite, the `pg_trgm` index of each name column elsewhere."""
+        if len(folded) < TRIGRAM:
+            return self._starting(folded)
+        connection = connections[self.db]
+        if connection.vendor == "sqlite":
+            # A folded text holds letters, digits and spaces: nothing to escape for LIKE.
+            table = connection.ops.quote_name(NAME_INDEX)
+            names = RawSQL(f"SELECT city_id FROM {table} WHERE folded LIKE %s", [f"%{folded}%"])
+            return Q(pk__in=names)
+        return _named_in(contains=folded)
 
-def _named(folded, lookup):
-    """A condition: the city's name, an alternate name or a search name matches `folded`.
-    EXISTS rather than joins: no DISTINCT, so a page of matches is cut before annotations
-    (tie counts) are computed for every match."""
-    own = Q(**{f"folded_name{lookup}": folded})
-    names = {f"folded{lookup}": folded, "city": OuterRef("pk")}
-    return (
-        own
-        | Exists(AlternateName.objects.filter(**names))
-        | Exists(SearchName.objects.filter(**names))
+    def _starting(self, folded):
+        """Cities one of whose names starts with `folded`, read from each name column's
+        ordinary index."""
+        if connections[self.db].vendor == "sqlite":
+            # SQLite's LIKE ignores case, so it cannot walk a binary index; a range can.
+            following = folded[:-1] + chr(ord(folded[-1]) + 1)
+            return _named_in(gte=folded, lt=following)
+        return _named_in(startswith=folded)
+
+
+def _named_in(**lookups):
+    """A condition: the city's name, an alternate name or a search name passes `lookups`
+    (`exact="odesa"`), as one IN over the three tables of names, each read through an index
+    on its column. An EXISTS correlated with each city would visit every city, and an OR of
+    three INs leaves PostgreSQL guessing that most cities match."""
+    own = {f"folded_name__{lookup}": value for lookup, value in lookups.items()}
+    names = {f"folded__{lookup}": value for lookup, value in lookups.items()}
+    matches = (
+        City.objects.filter(**own)
+        .order_by()
+        .values("pk")
+        .union(
+            AlternateName.objects.filter(**names).order_by().values("city"),
+            SearchName.objects.filter(**names).order_by().values("city"),
+            all=True,
+        )
     )
+    return Q(pk__in=matches)
 
 
 class LocationFlag(models.TextChoices):

@@ -1,9 +1,10 @@
 """The FilterSets the pages and the API share: each filter, and nonsense values."""
 
 import pytest
+from django import forms
 
 from cities.models import AlternateName, Theme
-from partnerships.filters import CityFilter, TieFilter
+from partnerships.filters import CityFilter, JoinedSelect, TieFilter
 from partnerships.models import Membership
 from tests.conftest import make_city, make_organization, make_source, make_tie
 
@@ -96,3 +97,38 @@ def test_nonsense_tie_filter_values_are_reported_and_ignored(atlas):
     filterset = TieFilter({"decade": "1965", "status": "lost", "kind": "sister"})
     assert [t.kind for t in filterset.qs] == ["sister"]
     assert set(filterset.errors) == {"decade", "status"}
+
+
+SELECTS = [
+    (CityFilter, {}),
+    (CityFilter, {"country": "JP", "region": "EU", "kind": "sister", "organization": "uclg"}),
+    (CityFilter, {"theme": "peace", "has_ties": "true", "ordering": "-ties"}),
+    (CityFilter, {"country": "XX", "ordering": "name,-ties"}),  # refused; two orderings
+    (TieFilter, {"kind": "mou", "status": "ended", "decade": "1960", "country": "UA"}),
+    (TieFilter, {"theme": "peace", "ordering": "city", "decade": "1066"}),
+]
+
+
+@pytest.mark.parametrize(("filterset_class", "data"), SELECTS)
+def test_selects_write_the_html_djangos_templates_write(atlas, monkeypatch, filterset_class, data):
+    Theme.objects.create(name="Ports & <harbours>", slug="ports")
+    form = filterset_class(data).form
+    names = [name for name, field in form.fields.items() if isinstance(field.widget, JoinedSelect)]
+    joined = {name: str(form[name]) for name in names}
+    monkeypatch.setattr(JoinedSelect, "render", forms.Select.render)
+    assert joined == {name: str(form[name]) for name in names}
+    assert len(names) == (7 if filterset_class is CityFilter else 6)
+
+
+def test_the_chosen_options_stay_selected_on_the_pages(atlas, client):
+    Theme.objects.create(name="Ports & <harbours>", slug="ports")
+    html = client.get("/cities/", {"country": "JP", "ordering": "-ties"}).content.decode()
+    assert '<label for="id_country">Country</label><select name="country" id="id_country">' in html
+    assert '<option value="JP" selected>Japan</option>' in html
+    assert '<option value="-ties" selected>Number of ties (descending)</option>' in html
+    assert '<option value="" selected>Any</option>' in html  # the region, not chosen
+    assert '<option value="ports">Ports &amp; &lt;harbours&gt;</option>' in html
+    html = client.get("/ties/", {"decade": "1960", "country": "UA"}).content.decode()
+    assert '<option value="1960" selected>1960s</option>' in html
+    assert '<option value="UA" selected>Ukraine</option>' in html
+    assert html.count(" selected>") == 6  # one per list, the others on their first option

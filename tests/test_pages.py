@@ -1,6 +1,8 @@
 """The public pages: what a visitor reads on each, helpful errors, and query counts that do
 not grow with the number of rows."""
 
+import re
+
 import pytest
 from django.urls import reverse
 
@@ -139,11 +141,48 @@ def test_city_list_query_count(client, django_assert_num_queries, n):
 @pytest.mark.parametrize("n", [3, 60])
 def test_search_query_count(client, django_assert_num_queries, n):
     build_cities(n)
-    # 1 count, 2 the page, 3 alternate names of the page's cities (to show which matched),
-    # 4 organizations and 5 themes for the filter form.
-    with django_assert_num_queries(5):
+    # 1 the page of matches, each row carrying the number of matches (no count query that
+    # would run the search again), 2 alternate names of the page's cities (to show which
+    # matched), 3 organizations and 4 themes for the filter form.
+    with django_assert_num_queries(4) as captured:
         response = client.get("/cities/", {"q": "town"})
-    assert response.status_code == 200
+    assert f"<strong>{n}</strong> cities" in response.content.decode()
+    assert sum("town" in query["sql"] for query in captured) == 1
+
+
+@pytest.mark.parametrize("n", [3, 60])
+def test_tie_search_query_count(client, django_assert_num_queries, n):
+    build_cities(n)
+    # 1 the page of ties with both cities, each row carrying the number of matches, 2 themes
+    # for the topic filter.
+    with django_assert_num_queries(2):
+        response = client.get("/ties/", {"q": "town"})
+    assert f"<strong>{n}</strong> ties" in response.content.decode()
+
+
+def test_search_counts_its_matches_on_every_page(client):
+    build_cities(120)
+    html = client.get("/cities/", {"q": "town"}).content.decode()
+    assert "<strong>120</strong> cities · showing 1–50" in html
+    assert 'href="?q=town&amp;page=2"' in html
+    html = client.get("/cities/", {"q": "town", "page": "3"}).content.decode()
+    assert "<strong>120</strong> cities · showing 101–120" in html
+    # Past the last page, or not a number: the last page, the first page.
+    assert "showing 101–120" in client.get("/cities/", {"q": "town", "page": "9"}).content.decode()
+    assert "showing 1–50" in client.get("/cities/", {"q": "town", "page": "x"}).content.decode()
+    html = client.get("/cities/", {"q": "nowhere"}).content.decode()
+    assert "<strong>0</strong> cities" in html and "No city matches “nowhere”" in html
+    html = client.get("/ties/", {"q": "town", "page": "2"}).content.decode()
+    assert "<strong>120</strong> ties · showing 51–100" in html
+
+
+def test_lists_link_each_city_and_tie_to_its_page(client):
+    tie = make_tie(make_city(name="Odesa", slug="odesa"), make_city(name="Varna", slug="varna"))
+    html = client.get("/ties/").content.decode()
+    for record in (tie, tie.city_a, tie.city_b):
+        assert f'href="{record.get_absolute_url()}"' in html
+    html = client.get("/cities/", {"q": "odesa"}).content.decode()
+    assert f'<a href="{tie.city_a.get_absolute_url()}">Odesa</a>' in html
 
 
 def test_search_finds_a_city_by_another_spelling_and_shows_the_name_that_matched(client):
@@ -229,6 +268,50 @@ def test_tie_page_shows_both_cities_kind_date_and_source(client):
     html = client.get(tie.get_absolute_url()).content.decode()
     assert "Odesa" in html and "Yokohama" in html and "c. 1965" in html
     assert "Council minutes" in html
+
+
+def build_most_connected():
+    """Hub tied to 15 towns; Alpha at the first end of 3 ties, Zeta at the second end of 3.
+    The towns are made in reverse order of their names, so ids do not follow names."""
+    hub, alpha, zeta = (make_city(name=n, country="UA") for n in ("Hub", "Alpha", "Zeta"))
+    towns = {i: make_city(name=f"Town {i:02}") for i in range(14, -1, -1)}
+    for town in towns.values():
+        make_tie(hub, town)
+    for i in range(3):
+        make_tie(towns[i], zeta)
+        make_tie(alpha, towns[i + 3])
+
+
+RANKED = re.compile(r'">([^<]+)</a> <span class="muted">[^<]*</span> <span class="count">(\d+)<')
+
+
+def most_connected(html):
+    """[(name, number of ties)] of the home page's "Most connected cities"."""
+    return RANKED.findall(html.split('<ol class="ranked">')[1].split("</ol>")[0])
+
+
+def test_home_ranks_the_most_connected_cities_counting_both_ends_of_their_ties(client):
+    build_most_connected()
+    html = client.get("/").content.decode()
+    # Most ties first; equal counts by name (Town 06 before Town 14, made first).
+    assert most_connected(html) == [
+        ("Hub", "15"), ("Alpha", "3"), ("Zeta", "3"),
+        *((f"Town {i:02}", "2") for i in range(6)),
+        ("Town 06", "1"), ("Town 07", "1"), ("Town 08", "1"),
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("n", [3, 60])
+def test_home_query_count_and_no_count_per_city(client, django_assert_num_queries, n):
+    build_cities(n)
+    # 1 cities, 2 ties, 3 organizations, 4 sources counted, 5 the most connected cities
+    # (one GROUP BY over both ends of every tie), 6 the networks.
+    with django_assert_num_queries(6) as captured:
+        response = client.get("/")
+    assert "Hub" in response.content.decode()
+    # No subquery counting the ties of each city in turn.
+    correlated = re.compile(r'"city_[ab]_id" = \("cities_city"\."id"\)')
+    assert not any(correlated.search(query["sql"]) for query in captured)
 
 
 def test_home_about_and_lists_render(client):
