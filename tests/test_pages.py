@@ -82,23 +82,27 @@ def test_profile_shows_memberships_timeline_map_and_citation_formats(client):
     assert "横浜" in html
 
 
-def test_profile_of_a_city_with_300_ties_folds_long_groups(client):
+def test_profile_of_a_city_with_300_ties_opens_each_group_at_its_first_ties(client):
     city = build_profile(300)
     html = client.get(city.get_absolute_url()).content.decode()
-    # 75 ties of each kind: each group starts closed, with its count in the summary.
+    # 75 ties of each kind: each group opens on its first ties, with its count in the
+    # summary and a link to all of them in the tie list.
     assert html.count('<details class="tie-group"') == 4
-    assert '<details class="tie-group" id="ties-sister" open>' not in html
+    assert '<details class="tie-group" id="ties-sister" open>' in html
     assert '<span class="count">75</span>' in html
+    assert f'href="/ties/?city={city.slug}&amp;kind=sister">All 75 ties of this kind' in html
 
 
 @pytest.mark.parametrize("n_ties", [5, 300])
 def test_profile_query_count_does_not_grow_with_ties(client, django_assert_num_queries, n_ties):
     city = build_profile(n_ties)
-    # 1 city, 2 its alternate names, 3 its themes, 4 ties with both cities, 5 their topics,
-    # 6 their citations with sources, 7 memberships with organizations, 8 their citations,
-    # 9 stated figures, 10 initiatives, 11 events, 12 the citations of the city, its figures,
-    # initiatives and events (one UNION).
-    with django_assert_num_queries(12):
+    # 1 city, 2 its alternate names, 3 its themes, 4 ties counted per kind and year,
+    # 5 partners, their countries and those without coordinates counted, 6 the partners'
+    # places for the map, 7 the first ties of each kind with both cities, 8 their citations,
+    # 9 memberships with organizations, 10 their citations, 11 stated figures,
+    # 12 initiatives, 13 events, 14 the citations of the city, its figures, initiatives and
+    # events (one UNION).
+    with django_assert_num_queries(14):
         response = client.get(city.get_absolute_url())
     assert response.status_code == 200
 
@@ -238,9 +242,10 @@ def test_organization_pages_query_counts(client, django_assert_num_queries, n):
     with django_assert_num_queries(2):
         assert client.get("/organizations/").status_code == 200
     # 1 organization with parent and headquarters, 2 branches, 3 themes, 4 its citations,
-    # 5 memberships with members, 6 their citations, 7 initiatives, 8 stated figures,
-    # 9 events.
-    with django_assert_num_queries(9):
+    # 5 members counted per country of the member city (which gives the totals too), 6 the
+    # member cities' places for the map, 7 the first members, 8 their citations,
+    # 9 initiatives, 10 stated figures, 11 events (no figures here, so no figure citations).
+    with django_assert_num_queries(11):
         response = client.get("/organizations/mayors-for-peace/")
     assert "Town 001" in response.content.decode()
 
