@@ -10,9 +10,8 @@ PostgreSQL: `pg_trgm` GIN indexes on the three folded columns, which answer `LIK
 on the tables themselves (a prefix, `LIKE 'sa%'`, reads the columns' ordinary indexes).
 
 On SQLite a later migration that rebuilds one of the three tables (most AlterFields do) drops
-its triggers: such a migration must create them again (`SQLITE_TRIGGERS` below, which
-create only what is missing); the table of names itself stays in step meanwhile, and
-tests/test_search_index.py fails until it does.
+its triggers: cities/apps.py creates the missing ones after every migrate (`SQLITE_TRIGGERS`
+below create only what is missing), and tests/test_search_index.py checks they are there.
 """
 
 from django.db import migrations
