@@ -107,6 +107,18 @@ class KnownSlugFilter(django_filters.CharFilter):
     field_class = KnownSlugField
 
 
+class IdFilter(django_filters.NumberFilter):
+    """A record's id: a whole number a database column can hold, else a 400 that says so
+    (a 20-digit number would overflow SQLite's integers into a server error)."""
+
+    field_class = forms.IntegerField
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("min_value", 1)
+        kwargs.setdefault("max_value", 2**63 - 1)
+        super().__init__(*args, **kwargs)
+
+
 class StableOrderingFilter(django_filters.OrderingFilter):
     """Ordering chosen by the visitor, then the primary key, so pages of equal values
     (two cities with 12 ties) never swap rows between page 1 and page 2."""
@@ -206,7 +218,7 @@ class CityFilter(django_filters.FilterSet):
     def filter_kind(self, queryset, name, value):
         return queryset.filter(Exists(Tie.objects.for_city(OuterRef("pk")).filter(kind=value)))
 
-    def filter_organization(self, queryset, name, value):
+    def filter_organization(self, queryset, name, value: str):
         # Members of the organization itself or of one of its branches (UCLG-ASPAC counts
         # towards UCLG), each city once.
         members = Membership.objects.filter(
@@ -293,7 +305,7 @@ class TieFilter(django_filters.FilterSet):
     def filter_city(self, queryset, name, value):
         return queryset.filter(Q(city_a__slug=value) | Q(city_b__slug=value))
 
-    def filter_decade(self, queryset, name, value):
+    def filter_decade(self, queryset, name, value: str):
         if value == UNDATED:
             return queryset.filter(start_lower__isnull=True)
         if value == "before-1900":
@@ -369,7 +381,7 @@ class EventFilter(ActorFilter):
     initiative = KnownSlugFilter(
         field_name="initiative__slug", label="Initiative (slug)", model=Initiative
     )
-    tie = django_filters.NumberFilter(field_name="tie_id", label="Tie (id)")
+    tie = IdFilter(field_name="tie_id", label="Tie (id)")
 
     class Meta:
         model = Event
@@ -400,7 +412,7 @@ class SourceFilter(django_filters.FilterSet):
 
 
 class TieCitationFilter(django_filters.FilterSet):
-    tie = django_filters.NumberFilter(field_name="tie_id", label="Tie (id)")
+    tie = IdFilter(field_name="tie_id", label="Tie (id)")
     source = KnownSlugFilter(field_name="source__slug", label="Source (slug)", model=Source)
 
     class Meta:
@@ -409,7 +421,7 @@ class TieCitationFilter(django_filters.FilterSet):
 
 
 class MembershipCitationFilter(django_filters.FilterSet):
-    membership = django_filters.NumberFilter(field_name="membership_id", label="Membership (id)")
+    membership = IdFilter(field_name="membership_id", label="Membership (id)")
     source = KnownSlugFilter(field_name="source__slug", label="Source (slug)", model=Source)
 
     class Meta:

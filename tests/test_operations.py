@@ -119,3 +119,10 @@ def test_a_server_error_in_the_api_answers_in_the_json_shape(monkeypatch, db):
     body = response.json()
     assert body["code"] == "error" and body["status"] == 500
     assert body["request_id"] == response.headers["X-Request-ID"]
+
+
+@pytest.mark.parametrize("value", ["99999999999999999999", "1.5", "-3"])
+def test_an_id_out_of_any_column_is_a_400_not_a_500(api, value):
+    response = api.get(reverse("api:tiecitation-list"), {"tie": value})
+    assert response.status_code == 400
+    assert "tie" in response.json()["errors"]
