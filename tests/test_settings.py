@@ -52,7 +52,9 @@ def test_production_refuses_a_short_or_repetitive_secret_key():
 
 
 def deploy_check(**env):
-    environment = {k: v for k, v in os.environ.items() if k not in ("DEBUG", "SECRET_KEY", "HTTPS")}
+    # DJANGO_ALLOW_ASYNC_UNSAFE is the browser tests' own, never a deployment's.
+    unset = ("DEBUG", "SECRET_KEY", "HTTPS", "DJANGO_ALLOW_ASYNC_UNSAFE")
+    environment = {k: v for k, v in os.environ.items() if k not in unset}
     environment.update(env, DJANGO_SETTINGS_MODULE="cityDiplomacy.settings")
     return subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
