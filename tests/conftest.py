@@ -2,6 +2,7 @@
 
 import html
 import itertools
+import os
 
 import pytest
 from django.contrib.auth.models import Group, User
@@ -21,10 +22,28 @@ def _fast_hasher(settings):
 
 
 @pytest.fixture(autouse=True)
-def _fresh_reads(settings):
+def _cache_of_this_worker(settings):
+    """Each process of a parallel run (pytest-xdist) keeps its cache in a Redis database of
+    its own: tests empty the cache, which would pull counts and pages from under the
+    others."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    location = settings.CACHES["default"].get("LOCATION", "")
+    if worker.startswith("gw") and str(location).startswith("redis://"):
+        base, _, db = location.rpartition("/")
+        number = (int(db or 0) - int(worker[2:])) % 16
+        settings.CACHES = {
+            **settings.CACHES,
+            "default": {**settings.CACHES["default"], "LOCATION": f"{base}/{number}"},
+        }
+
+
+@pytest.fixture(autouse=True)
+def _fresh_reads(settings, _cache_of_this_worker):
     """Pages are computed afresh unless a test asks for the read cache (`read_cache`), so
-    query counts pin what a page costs to build."""
+    query counts pin what a page costs to build; and every test starts from an empty cache
+    (no rate-limit or failed-sign-in counts left by another)."""
     settings.READ_CACHE = False
+    cache.clear()
 
 
 @pytest.fixture
