@@ -96,8 +96,9 @@ def make_user(group=None, **kw):
     kw.setdefault("username", f"user{n}")
     user = User.objects.create_user(password="pw-for-tests-only", is_staff=True, **kw)
     if group:
-        if not Group.objects.filter(name=group).exists():
-            # A live-server test flushes every table, the groups a data migration made too.
+        if not Group.objects.filter(name=group, permissions__isnull=False).exists():
+            # A live-server test flushes every table, the groups a data migration made and
+            # their permissions too: make them again, as the migration does.
             from django.apps import apps
 
             from partnerships.groups import sync_groups
