@@ -108,7 +108,8 @@ MIDDLEWARE = [
 
 # Failed sign-ins, admin and API alike, are counted per address and per account; past the
 # limit, signing in is refused — before any password is hashed — until the cool-off ends
-# (or an Editor runs `manage.py axes_reset_username NAME` or `axes_reset_ip ADDRESS`). The address is the one the API's limits use.
+# (or an Editor runs `manage.py axes_reset_username NAME` or `axes_reset_ip ADDRESS`).
+# The address is the one the API's limits use.
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
