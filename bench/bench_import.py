@@ -13,6 +13,13 @@ production, so no query log is kept):
   any import of these rows pays;
 - memory: the import again under tracemalloc, for the peak of Python allocations.
 
+While the import writes, another connection writes a row every 0.2 s, as the admin or the
+API would, with the app's 20-second busy timeout (SQLite only): the longest it waited and how
+many of its writes gave up say how long the import holds the write lock.
+
+`--repeat K` imports the file K times over in one file (the header once), for how memory and
+time grow with the rows; `--no-bare` leaves out the bare insert.
+
 Prints the times, their ratio, the counts, peak resident memory of each process and the
 tracemalloc peak. Migrating is not timed.
 """
@@ -22,9 +29,11 @@ import csv
 import json
 import os
 import resource
+import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -37,6 +46,8 @@ def parse_args():
     parser.add_argument("--workdir", default=os.path.join(tempfile.gettempdir(), "cd-bench-import"))
     parser.add_argument("--database-url", help="PostgreSQL URL; the database is recreated per run")
     parser.add_argument("--no-tracemalloc", action="store_true", help="skip the memory run")
+    parser.add_argument("--no-bare", action="store_true", help="skip the bare insert")
+    parser.add_argument("--repeat", type=int, default=1, help="the file's rows K times over")
     parser.add_argument("--worker", choices=["import", "bare", "memory"], help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     return parser.parse_args()
@@ -59,6 +70,44 @@ def setup(url):
     call_command("migrate", verbosity=0)
 
 
+class WriteProbe:
+    """Another writer of the SQLite file while the import runs: a row every 0.2 s, waiting for
+    the write lock at most 20 s as the app's connections do. Records the longest wait and the
+    writes that gave up (a 500 for a curator or an API client)."""
+
+    def __init__(self, url):
+        self.path = url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else None
+        self.longest, self.failed, self.writes = 0.0, 0, 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self):
+        if self.path:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        if self.path:
+            self._thread.join()
+
+    def _run(self):
+        connection = sqlite3.connect(self.path, timeout=20, isolation_level=None)
+        connection.execute("CREATE TABLE IF NOT EXISTS bench_probe (at REAL)")
+        while not self._stop.is_set():
+            started = time.perf_counter()
+            try:
+                connection.execute("BEGIN IMMEDIATE")
+                connection.execute("INSERT INTO bench_probe VALUES (?)", [started])
+                connection.execute("COMMIT")
+                self.writes += 1
+            except sqlite3.OperationalError:
+                self.failed += 1
+            self.longest = max(self.longest, time.perf_counter() - started)
+            self._stop.wait(0.2)
+        connection.close()
+
+
 def work_import(data):
     import io
 
@@ -76,10 +125,13 @@ def work_import(data):
     dry = plan.summary()
     del plan
 
-    started = time.perf_counter()
-    call_command("import_ties", data, "--skip-bad-rows", stdout=io.StringIO())
+    started, cpu = time.perf_counter(), time.process_time()
+    with WriteProbe(os.environ["DATABASE_URL"]) as probe:
+        call_command("import_ties", data, "--skip-bad-rows", stdout=io.StringIO())
     result["import_s"] = time.perf_counter() - started
+    result["import_cpu_s"] = time.process_time() - cpu
     result["peak_rss_mb"] = peak_rss_mb()
+    result["probe"] = {"longest_s": probe.longest, "failed": probe.failed, "ok": probe.writes}
 
     figures = run_import(data, skip_bad_rows=True, dry_run=True).summary()
     counts = {m.__name__: m.objects.count() for m in (City, AlternateName, CityCitation, Tie)}
@@ -168,6 +220,21 @@ def run_worker(args, kind):
     return json.loads(output.strip().splitlines()[-1])
 
 
+def repeated(args):
+    """The data file with its rows `--repeat` times over (the header once), in the workdir."""
+    if args.repeat <= 1:
+        return args.data
+    path = Path(args.workdir) / f"{Path(args.data).stem}-x{args.repeat}.csv"
+    with open(args.data, encoding="utf-8-sig", newline="") as handle:
+        header, *rows = list(csv.reader(handle))
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        for _ in range(args.repeat):
+            writer.writerows(rows)
+    return str(path)
+
+
 def main():
     args = parse_args()
     if args.worker:
@@ -176,18 +243,33 @@ def main():
         print(json.dumps(work(args.data)))
         return
     Path(args.workdir).mkdir(parents=True, exist_ok=True)
+    args.data = repeated(args)
     engine = "PostgreSQL" if args.database_url else "SQLite"
     print(f"Benchmark: import of {Path(args.data).name} on {engine}, {os.cpu_count()} cores")
     imported = run_worker(args, "import")
-    bare = run_worker(args, "bare")
+    bare = None if args.no_bare else run_worker(args, "bare")
     memory = {} if args.no_tracemalloc else run_worker(args, "memory")
     figures = imported["figures"]
-    ratio = imported["import_s"] / bare["bare_s"]
+    probe = imported["probe"]
     lines = [
         ("rows", f"{figures['rows']:,}"),
         ("import (import_ties, empty atlas)", f"{imported['import_s']:.1f} s"),
-        ("bare bulk insert of the same rows", f"{bare['bare_s']:.1f} s"),
-        ("ratio import / bare", f"{ratio:.1f}×"),
+        ("  of which CPU time of the process", f"{imported['import_cpu_s']:.1f} s"),
+    ]
+    if bare:
+        lines += [
+            ("bare bulk insert of the same rows", f"{bare['bare_s']:.1f} s"),
+            ("ratio import / bare", f"{imported['import_s'] / bare['bare_s']:.1f}×"),
+        ]
+    if probe["ok"] or probe["failed"]:
+        lines += [
+            ("another writer meanwhile: longest wait", f"{probe['longest_s']:.1f} s"),
+            (
+                "  its writes that gave up after 20 s",
+                f"{probe['failed']:,} of {probe['ok'] + probe['failed']:,}",
+            ),
+        ]
+    lines += [
         ("dry run (plan only)", f"{imported['dry_run_s']:.1f} s"),
         ("second run (creates nothing)", f"{imported['second_run_s']:.1f} s"),
         ("second run changed the database", str(imported["second_run_changed"])),
@@ -197,13 +279,16 @@ def main():
         ("rows repeating a pair (duplicates)", f"{figures['rows_repeating_a_pair']:,}"),
         ("rows rejected", f"{figures['rows_rejected']:,}"),
         ("citations created", f"{figures['citations_created']:,}"),
-        ("bare insert: cities, ties", "{cities:,}, {ties:,}".format(**bare["bare_counts"])),
         ("possible duplicate pairs afterwards", f"{imported['possible_duplicates']:,}"),
         ("finding them", f"{imported['duplicates_s']:.1f} s"),
         ("peak RSS, import process", f"{imported['peak_rss_mb']:.0f} MB"),
         ("  of which before importing", f"{imported['rss_before_mb']:.0f} MB"),
-        ("peak RSS, bare process", f"{bare['peak_rss_mb']:.0f} MB"),
     ]
+    if bare:
+        lines += [
+            ("bare insert: cities, ties", "{cities:,}, {ties:,}".format(**bare["bare_counts"])),
+            ("peak RSS, bare process", f"{bare['peak_rss_mb']:.0f} MB"),
+        ]
     if memory:
         lines.append(("tracemalloc peak, import", f"{memory['tracemalloc_peak_mb']:.0f} MB"))
     width = max(len(label) for label, _ in lines)

@@ -2,19 +2,22 @@
 the list of what needs attention.
 
 The decisions live in partnerships.importing and partnerships.merging, shared with the
-import_ties command; these views ask, show what would happen, and confirm. partnerships/admin.py
+import_ties command; these views ask, show what would happen, and confirm. A confirmed import
+runs in the background (partnerships.jobs), and its page follows it. partnerships/admin.py
 wires them into the Tie and City admins through get_urls().
 """
 
 import io
+import logging
 from pathlib import Path
 
 from django.contrib import admin, messages
+from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.sessions.backends.db import SessionStore
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import transaction
-from django.http import HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
@@ -26,23 +29,38 @@ from django_countries import countries
 from cities.duplicates import find_duplicate_cities
 from cities.models import City, NotDuplicate, Verification
 
-from . import curation
+from . import curation, jobs
 from .forms import ImportForm, MergeForm, NotDuplicateForm, source_for
 from .importing import (
     ImportFileError,
     apply_import,
     build_import_plan,
     read_table,
+    reporting,
     write_report,
 )
+from .jobs import ACTIVE, RESUME, ImportBusy, ImportJob, JobKind, JobStatus
 from .merging import merge_cities
 from .models import Tie, tie_counts
+
+logger = logging.getLogger(__name__)
 
 # How long an uploaded file waits for its confirmation.
 PENDING_SECONDS = 6 * 3600
 PENDING_KEY = "pending_import"
 SAMPLE = 20
 REJECTED_SHOWN = 100
+# The page of a running import reloads itself this often; the upload page lists this many
+# of the latest imports.
+JOB_REFRESH_SECONDS = 3
+RECENT_JOBS = 5
+JOB_TITLES = {
+    JobStatus.QUEUED: "Importing {name}",
+    JobStatus.RUNNING: "Importing {name}",
+    JobStatus.DONE: "Imported {name}",
+    JobStatus.CHANGED: "{name}: the atlas changed since the preview",
+    JobStatus.FAILED: "{name}: the import failed",
+}
 DUPLICATES_PER_PAGE = 50
 
 # The figures of an import's dry run, in order: the rows and cities (READ_LABELS), what the
@@ -147,6 +165,23 @@ class TieImport:
 
 
 TIE_IMPORT = TieImport()
+# What the page of a finished import links to, by what the import adds.
+DONE_LINKS = {
+    JobKind.TIE: "Show the ties it created or changed",
+    JobKind.MEMBERSHIP: "Show the memberships",
+}
+
+
+def steps_for(kind):
+    """The import steps of a job's kind."""
+    from .admin_members import MEMBER_IMPORT  # built on this module's views
+
+    return MEMBER_IMPORT if kind == JobKind.MEMBERSHIP else TIE_IMPORT
+
+
+def job_kind(model_admin):
+    """The kind of import an admin's import pages run: its model's name (tie, membership)."""
+    return model_admin.model._meta.model_name
 
 
 def plan_pending(pending, skip_bad_rows=None, steps=TIE_IMPORT):
@@ -169,7 +204,8 @@ def plan_pending(pending, skip_bad_rows=None, steps=TIE_IMPORT):
 
 # The uploaded file waits for its confirmation in a session row of its own, in the database
 # that every app server shares: the user's own session, read on every request, stays small.
-# `slot` keeps another import's upload (admin_members) apart from the ties'.
+# `slot` keeps another import's upload (admin_members) apart from the ties'. Once confirmed,
+# the file moves to the import's job row (partnerships.jobs).
 
 
 def save_pending(request, pending, slot=PENDING_KEY):
@@ -191,6 +227,13 @@ def load_pending(request, token, slot=PENDING_KEY):
     return pending
 
 
+def waiting_pending(request, slot=PENDING_KEY):
+    """The user's upload that passed its dry run and waits for confirmation, or None."""
+    key = request.session.get(slot)
+    pending = SessionStore(session_key=key).load() if key else {}
+    return pending if pending.get("token") and pending.get("user") == request.user.pk else None
+
+
 def discard_pending(request, slot=PENDING_KEY):
     key = request.session.pop(slot, None)
     if key:
@@ -203,8 +246,11 @@ def require_add_tie(model_admin, request):
 
 
 def import_view(request, model_admin, steps=TIE_IMPORT):
-    """Upload a file and its options; answer with the dry-run report."""
+    """Upload a file and its options; answer with the dry-run report. With ?job=<id>: the
+    page of a confirmed import, its progress, then its result."""
     require_add_tie(model_admin, request)  # the right to add this admin's records
+    if request.method == "GET" and "job" in request.GET:
+        return job_view(request, model_admin, steps)
     form = steps.form(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
         plan = steps.build(
@@ -219,11 +265,20 @@ def import_view(request, model_admin, steps=TIE_IMPORT):
         pending["summary"] = plan.summary()
         save_pending(request, pending, steps.slot)
         return preview_response(model_admin, request, plan, pending, steps=steps)
-    context = admin_context(model_admin, request, steps.title, form=form)
+    recent = ImportJob.objects.filter(kind=job_kind(model_admin)).select_related("curator")
+    context = admin_context(
+        model_admin,
+        request,
+        steps.title,
+        form=form,
+        import_url=steps.url,
+        waiting=waiting_pending(request, steps.slot) if request.method == "GET" else None,
+        jobs=recent.defer("file_text", "options", "summary", "report")[:RECENT_JOBS],
+    )
     return TemplateResponse(request, f"{steps.templates}/import_form.html", context)
 
 
-def preview_response(model_admin, request, plan, pending, changed=False, steps=TIE_IMPORT):
+def preview_response(model_admin, request, plan, pending, steps=TIE_IMPORT):
     summary = plan.summary()
     outcomes = [o for o in plan.outcomes if o.action in steps.skipped]
     context = admin_context(
@@ -238,7 +293,6 @@ def preview_response(model_admin, request, plan, pending, changed=False, steps=T
         skipped=outcomes[:SAMPLE],
         rejected=plan.rejected[:REJECTED_SHOWN],
         more_rejected=max(0, len(plan.rejected) - REJECTED_SHOWN),
-        changed=changed,
         sample=SAMPLE,
         import_url=steps.url,
         **{steps.sample: getattr(plan, steps.sample)[:SAMPLE]},
@@ -246,16 +300,14 @@ def preview_response(model_admin, request, plan, pending, changed=False, steps=T
     return TemplateResponse(request, f"{steps.templates}/import_preview.html", context)
 
 
-class _PlanChanged(Exception):
-    def __init__(self, plan):
-        self.plan = plan
-
-
 @require_POST
 def import_confirm_view(request, model_admin, steps=TIE_IMPORT):
-    """Apply the import the preview showed: planned again from the same file and options,
-    and written only when the figures are still exactly the previewed ones."""
+    """Start the import the preview showed, in the background (partnerships.jobs): its job
+    plans the file again and writes it only when the figures are still exactly the
+    previewed ones. The answer is the job's page, at once."""
     require_add_tie(model_admin, request)
+    if request.POST.get("job"):
+        return confirm_again(request, model_admin, steps)
     pending = load_pending(request, request.POST.get("token"), steps.slot)
     if pending is None:
         messages.error(
@@ -264,29 +316,175 @@ def import_confirm_view(request, model_admin, steps=TIE_IMPORT):
             "upload or expired. Upload the file again.",
         )
         return HttpResponseRedirect(reverse(steps.url))
-    skip = pending["skip_bad_rows"] or request.POST.get("skip_bad_rows") == "1"
-    reason = steps.reason(pending)
-    try:
-        with transaction.atomic():
-            plan = plan_pending(pending, skip_bad_rows=skip, steps=steps)
-            if plan.summary() != pending["summary"] or not plan.can_apply:
-                raise _PlanChanged(plan)
-            steps.apply(plan, user=request.user, change_reason=reason)
-    except ImportFileError as error:
-        messages.error(request, f"Nothing was imported: {error}")
-        return HttpResponseRedirect(reverse(steps.url))
-    except _PlanChanged as changed:
-        # Someone changed the atlas since the preview: show what the import would do now.
-        pending["summary"] = changed.plan.summary()
+    pending["skip_bad_rows"] = pending["skip_bad_rows"] or request.POST.get("skip_bad_rows") == "1"
+    options = {key: pending[key] for key in ("token", "mapping", "source", "kind", "summary")}
+    options["skip_bad_rows"] = pending["skip_bad_rows"]
+    job = start_job(request, model_admin, pending["name"], pending["text"], options)
+    if job is None:
+        # Refused while another import runs: the file waits on the upload page.
         save_pending(request, pending, steps.slot)
-        return preview_response(
-            model_admin, request, changed.plan, pending, changed=True, steps=steps
-        )
+        return HttpResponseRedirect(reverse(steps.url))
     discard_pending(request, steps.slot)
-    logged, shown, url = steps.done(pending, plan.summary())
-    model_admin.log_change(request, plan.source, logged)
-    messages.success(request, shown)
-    return HttpResponseRedirect(url)
+    return HttpResponseRedirect(job.get_absolute_url())
+
+
+def confirm_again(request, model_admin, steps):
+    """Start again an import whose job found the atlas changed since its preview, now that
+    the curator has seen and confirmed the new figures."""
+    old = (
+        ImportJob.objects.filter(
+            pk=_job_id(request.POST.get("job")),
+            kind=job_kind(model_admin),
+            status=JobStatus.CHANGED,
+            curator=request.user,
+        )
+        .exclude(file_text="")
+        .first()
+    )
+    if old is None:
+        messages.error(
+            request,
+            "This import is no longer waiting for a confirmation: it was started again, or "
+            "it is not yours. Upload the file again.",
+        )
+        return HttpResponseRedirect(reverse(steps.url))
+    options = {**old.options, "summary": old.summary}
+    options["skip_bad_rows"] = options["skip_bad_rows"] or request.POST.get("skip_bad_rows") == "1"
+    job = start_job(request, model_admin, old.file_name, old.file_text, options)
+    if job is None:
+        return HttpResponseRedirect(old.get_absolute_url())
+    ImportJob.objects.filter(pk=old.pk).update(file_text="")  # the new job has the file
+    return HttpResponseRedirect(job.get_absolute_url())
+
+
+def start_job(request, model_admin, file_name, file_text, options):
+    """The import's job, queued, its runner started once the job row is committed; None,
+    with a message saying so, while another import runs."""
+    try:
+        job = ImportJob.objects.open(
+            kind=job_kind(model_admin),
+            curator=request.user,
+            file_name=file_name,
+            file_text=file_text,
+            options=options,
+        )
+    except ImportBusy as busy:
+        if busy.job is None:
+            messages.error(request, str(busy))
+        else:
+            messages.error(
+                request,
+                format_html(
+                    '{} <a href="{}">See its progress</a>.', busy, busy.job.get_absolute_url()
+                ),
+            )
+        return None
+    transaction.on_commit(lambda: launch(job))
+    return job
+
+
+def launch(job):
+    """Start the job's runner; a runner that cannot start fails its job at once."""
+    try:
+        jobs.launch(job)
+    except OSError as error:
+        logger.exception("Import job %s could not be started", job.pk)
+        job.finish(JobStatus.FAILED, error=f"The import could not be started: {error}.")
+
+
+def _job_id(value):
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise Http404("No such import.") from None
+
+
+def job_view(request, model_admin, steps):
+    """The page of a confirmed import: while it runs, its phase and how far it got,
+    refreshing itself (a meta refresh: the site's Content-Security-Policy allows no inline
+    script); then the figures of what it wrote and its rejected rows, or why it stopped."""
+    ImportJob.objects.expire_stale()
+    job = (
+        ImportJob.objects.defer("file_text")
+        .select_related("curator")
+        .filter(pk=_job_id(request.GET.get("job")), kind=job_kind(model_admin))
+        .first()
+    )
+    if job is None:
+        raise Http404("No such import.")
+    summary = job.summary or {}
+    status = job.shown_status
+    report = job.report or {}
+    rejected = report.get("rejected", [])
+    context = admin_context(
+        model_admin,
+        request,
+        JOB_TITLES[status].format(name=job.file_name),
+        job=job,
+        status=status,
+        refresh=JOB_REFRESH_SECONDS if status in ACTIVE else None,
+        figures=[(label, summary[key]) for key, label in steps.labels if key in summary],
+        rejected=rejected,
+        more_rejected=max(0, summary.get("rows_rejected", 0) - len(rejected)),
+        message=report.get("message", ""),
+        link=report.get("url", ""),
+        link_text=DONE_LINKS.get(job.kind, "Show what it wrote"),
+        can_confirm=status == JobStatus.CHANGED and job.curator_id == request.user.pk,
+        skip_needed=bool(summary.get("rows_rejected")) and not job.options.get("skip_bad_rows"),
+        label=steps.title,
+        import_url=steps.url,
+    )
+    return TemplateResponse(request, "admin/import_job.html", context)
+
+
+def job_report(plan):
+    """What a job's page lists besides the figures: the first rejected rows and why."""
+    return {"rejected": [[number, reason] for number, reason, _ in plan.rejected[:REJECTED_SHOWN]]}
+
+
+def run_job(job_id):
+    """Run an import the admin queued (manage.py run_import_job): plan the stored file
+    again and write it only when the figures are still exactly those the curator confirmed;
+    otherwise record the new figures for a second confirmation. Returns the job, or None
+    when it was not waiting to run."""
+    job = ImportJob.objects.select_related("curator").filter(pk=job_id).first()
+    if job is None or not job.claim(jobs.runner_name()):
+        return None
+    steps = steps_for(job.kind)
+    pending = job.pending()
+    job.file_text = ""  # the plan reads its own copy of the file
+    try:
+        with reporting(jobs.progress_of(job)):
+            plan = plan_pending(pending, steps=steps)
+            del pending["text"]
+            if plan.summary() != pending["summary"] or not plan.can_apply:
+                job.finish(
+                    JobStatus.CHANGED,
+                    summary=plan.summary(),
+                    report=job_report(plan),
+                    keep_file=True,
+                )
+                return job
+            steps.apply(plan, user=job.curator, change_reason=steps.reason(pending))
+    except jobs.JobLost:
+        return job  # taken for dead: its row says so already
+    except ImportFileError as error:
+        job.finish(JobStatus.FAILED, error=f"Nothing was imported: {error}")
+        return job
+    except Exception as error:
+        logger.exception("Import job %s stopped", job.pk)
+        job.finish(JobStatus.FAILED, error=f"The import stopped: {error}. {RESUME}")
+        return job
+    summary = plan.summary()
+    logged, _shown, url = steps.done(pending, summary)
+    if job.curator_id:
+        LogEntry.objects.log_actions(
+            job.curator_id, [plan.source], CHANGE, change_message=logged, single_object=True
+        )
+    job.finish(
+        JobStatus.DONE, summary=summary, report={**job_report(plan), "message": logged, "url": url}
+    )
+    return job
 
 
 @require_POST

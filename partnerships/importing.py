@@ -2,18 +2,33 @@
 
 The work is split so that a dry run and a real run share every decision:
 
-    table = read_table(path_or_bytes)                      # header + rows, UTF-8 (BOM or not)
+    table = read_table(path_or_bytes)                      # header and row count; rows on demand
     columns = resolve_mapping(table.header, mapping)       # file columns for each field
     plan = build_import_plan(table, columns, source=...)   # reads the database, writes nothing
     result = apply_import(plan, user=...)                  # writes exactly what the plan says
 
-`build_import_plan` reconciles every row against the cities already in the atlas and the ones
-planned from earlier rows: same folded name (case, accents, ş/ș, scripts) and country, through
-alternate names, with coordinates telling apart places of the same name. `plan.summary()` gives
-the figures a researcher sees before confirming; `apply_import` writes them in one transaction
-with bulk inserts, recording each insert in the edit history as one attributable change.
+A plan walks the file twice, never holding all of its rows:
+
+1. **Cities.** Every row is reconciled against the cities already in the atlas and the ones
+   planned from earlier rows: same folded name (case, accents, ş/ș, scripts) and country,
+   through alternate names, with coordinates telling apart places of the same name. What it
+   keeps per row is the ids of the places at its ends; the city index (the atlas's cities
+   and the new ones) is the one structure that grows with the file.
+2. **Claims.** The rows are read again, a batch of BATCH_ROWS at a time, and a book
+   (_TieBook here, importing_members._MemberBook) decides what each adds: a tie, a citation
+   of a tie already recorded or listed earlier, dates it lacked. The book keeps the ties it
+   has seen as values only; model instances live for one batch.
+
+`plan.summary()` gives the figures a researcher sees before confirming. `apply_import` writes
+the cities first, then walks the rows again and writes each batch of claims in a transaction
+of its own, recording each insert and update in the edit history in bulk. Other writers get
+the database between batches; a batch is all or nothing. An import that stops half-way leaves
+whole batches behind, and running the same file again completes it: what a row would add is
+found in the atlas, so it adds nothing twice. Bad rows are known after the first walk, so an
+all-or-nothing import with a bad row writes nothing at all.
 """
 
+import codecs
 import csv
 import difflib
 import hashlib
@@ -21,14 +36,17 @@ import io
 import json
 import math
 import re
+import time
+from array import array
 from collections import Counter, defaultdict
-from contextlib import nullcontext
-from dataclasses import dataclass, field
-from functools import lru_cache
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from functools import lru_cache, partial
 from pathlib import Path
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 from simple_history.utils import bulk_create_with_history, bulk_update_with_history
@@ -56,7 +74,17 @@ from .models import TWINNING_KINDS, Tie, TieCitation, TieKind, TieStatus, kind_s
 # A name that matches only once qualifiers are dropped ("Setagaya (Tokyo)" and "Setagaya")
 # needs closer coordinates to count as the same place.
 SAME_PLACE_QUALIFIED_KM = 25.0
+# Records per INSERT statement.
 BATCH_SIZE = 1000
+# Rows of the file (or cities) written per transaction: short enough that other writers wait
+# about a second at most, long enough that the commits cost little.
+BATCH_ROWS = 1000
+# SQLite's busy handler looks for the write lock every 100 ms: as long a pause between two
+# batches lets a writer that waits for it (a curator saving a form) in before the next one.
+WRITERS_GAP_SECONDS = 0.1
+# What a report lists of a kind of row (rejected rows excepted: they are all kept, for the
+# report file) and of the claims a plan creates; the rest are counted.
+SAMPLE_KEPT = 100
 NAME_MAX = City._meta.get_field("name").max_length
 URL_MAX = Source._meta.get_field("url").max_length
 
@@ -138,52 +166,106 @@ class ImportRejected(Exception):
 # Reading ------------------------------------------------------------------------------------
 
 
-@dataclass
 class Table:
-    name: str
-    header: list
-    rows: list  # (row number as a spreadsheet shows it, list of cells)
+    """A CSV or TSV file, read again each time its rows are walked: its name, header and
+    number of rows are known once it is opened, and no walk holds more than one row.
+
+    `rows` gives (row number as a spreadsheet shows it, list of cells) for each row that is
+    not empty; row numbers count the header as row 1."""
+
+    def __init__(self, name, header, delimiter, opener, count):
+        self.name = name
+        self.header = header
+        self.delimiter = delimiter
+        self._open = opener  # a new binary file object each call
+        self.count = count
+
+    @property
+    def rows(self):
+        return _Rows(self)
+
+    def records(self):
+        """Every record after the header, empty ones included: (number, cells)."""
+        with io.TextIOWrapper(self._open(), encoding="utf-8-sig", newline="") as text:
+            reader = csv.reader(text, delimiter=self.delimiter)
+            next(reader, None)
+            yield from enumerate(reader, start=2)
+
+
+class _Rows:
+    def __init__(self, table):
+        self.table = table
+
+    def __len__(self):
+        return self.table.count
+
+    def __iter__(self):
+        return ((n, cells) for n, cells in self.table.records() if any(cells))
 
 
 def read_table(data, name=None, delimiter=None):
-    """Read a CSV or TSV table from a path, from bytes, or from an open file (an upload).
-    UTF-8, with or without byte-order mark; the separator is guessed from the header.
+    """Open a CSV or TSV table from a path, from bytes or text, or from an open file (an
+    upload). UTF-8, with or without byte-order mark; the separator is guessed from the header.
 
-    Row numbers count the header as row 1, as a spreadsheet shows them.
-    """
+    The file is checked whole here (UTF-8, readable as CSV), so that a later walk of its rows
+    cannot fail half-way."""
     if isinstance(data, (str, Path)):
         path = Path(data)
         name = name or path.name
         try:
-            data = path.read_bytes()
+            path.open("rb").close()
         except OSError as error:
             raise ImportFileError(f"Cannot read {path}: {error.strerror}.") from None
-    elif hasattr(data, "read"):
-        name = name or Path(getattr(data, "name", "") or "upload").name
-        data = data.read()
-    if isinstance(data, bytes):
-        try:
-            text = data.decode("utf-8-sig")
-        except UnicodeDecodeError as error:
-            raise ImportFileError(
-                f"{name or 'The file'} is not UTF-8 text (byte {error.start + 1} is not "
-                "valid UTF-8): save it as UTF-8 and try again."
-            ) from None
+        opener = partial(path.open, "rb")
     else:
-        text = data.removeprefix("\ufeff")
-    first_line = text.split("\n", 1)[0]
+        if hasattr(data, "read"):
+            name = name or Path(getattr(data, "name", "") or "upload").name
+            data = data.read()
+        if isinstance(data, str):
+            data = data.encode("utf-8")
+        opener = partial(io.BytesIO, data)
+    label = name or "The file"
+    _check_utf8(opener, label)
+    with io.TextIOWrapper(opener(), encoding="utf-8-sig", newline="") as text:
+        first_line = text.readline()
     if delimiter is None:
         if name and name.lower().endswith((".tsv", ".tab")):
             delimiter = "\t"
         else:
             delimiter = max(",\t;", key=first_line.count)
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    header = next(reader, None)
-    if not header or not any(cell.strip() for cell in header):
-        raise ImportFileError(f"{name or 'The file'} is empty: the first row must name columns.")
+    with io.TextIOWrapper(opener(), encoding="utf-8-sig", newline="") as text:
+        reader = csv.reader(text, delimiter=delimiter)
+        try:
+            header = next(reader, None)
+            if not header or not any(cell.strip() for cell in header):
+                raise ImportFileError(f"{label} is empty: the first row must name columns.")
+            count = sum(1 for cells in reader if any(cells))
+        except csv.Error as error:
+            raise ImportFileError(
+                f"{label} cannot be read as CSV at line {reader.line_num}: {error}."
+            ) from None
     header = [cell.strip() for cell in header]
-    rows = [(number, cells) for number, cells in enumerate(reader, start=2) if any(cells)]
-    return Table(name=name or "upload", header=header, rows=rows)
+    return Table(name or "upload", header, delimiter, opener, count)
+
+
+def _check_utf8(opener, label):
+    """Raise ImportFileError naming the first byte that is not UTF-8, reading by blocks."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    offset = 0
+    with opener() as binary:
+        while True:
+            block = binary.read(1 << 20)
+            held = len(decoder.getstate()[0])  # bytes of a character cut by the last block
+            try:
+                decoder.decode(block, final=not block)
+            except UnicodeDecodeError as error:
+                raise ImportFileError(
+                    f"{label} is not UTF-8 text (byte {offset - held + error.start + 1} is "
+                    "not valid UTF-8): save it as UTF-8 and try again."
+                ) from None
+            if not block:
+                return
+            offset += len(block)
 
 
 def _is_file(spec):
@@ -423,7 +505,18 @@ def source_url(cells, columns):
 class Place:
     """A city the plan will tie: one already in the atlas, or one the plan will create."""
 
-    __slots__ = ("city", "uid", "is_new", "names", "spellings", "cite_row", "filled", "flagged")
+    __slots__ = (
+        "city",
+        "uid",
+        "is_new",
+        "names",
+        "spellings",
+        "cite_row",
+        "filled",
+        "flagged",
+        "extra",
+        "cite",
+    )
 
     def __init__(self, city, uid, is_new, names=()):
         self.city = city
@@ -434,6 +527,8 @@ class Place:
         self.cite_row = None  # row to cite on the city (created, or coordinates filled)
         self.filled = set()  # fields of an existing city the plan fills in
         self.flagged = ""  # why a curator should check the match (a country that differs)
+        self.extra = ()  # spellings the plan adds as alternate names
+        self.cite = ""  # the locator the plan cites the city with, if it cites it
 
     @property
     def has_coords(self):
@@ -458,6 +553,7 @@ class CityIndex:
         self.by_key_anywhere = defaultdict(list)
         self.places = []
         self.new_places = []
+        self.by_uid = {}  # the places by uid: what a plan keeps of each row is its ends' uids
         self.gazetteer_ids = {}
         names = defaultdict(list)
         for city_id, name in AlternateName.objects.values_list("city_id", "name"):
@@ -469,6 +565,7 @@ class CityIndex:
         for city in City.objects.order_by("pk"):
             place = Place(city, city.pk, False, [city.name, *names.get(city.pk, ())])
             self.places.append(place)
+            self.by_uid[place.uid] = place
             self.register(place, place.names)
         self.slugs = {place.city.slug for place in self.places}
 
@@ -645,6 +742,7 @@ class CityIndex:
         place = Place(city, -(len(self.new_places) + 1), True)
         place.cite_row = row_number
         self.new_places.append(place)
+        self.by_uid[place.uid] = place
         self.register(place, [end.name])
         return place
 
@@ -679,57 +777,204 @@ class CityIndex:
         return slug
 
 
+# Progress -----------------------------------------------------------------------------------
+
+
+class Progress:
+    """How far an import has got: its phase, and the rows (or cities) done of the phase's
+    total.
+
+    `bar` draws it on a terminal (tqdm). `report(phase, done, total, unit)`, when given, is
+    told at each phase's start and end and at most every REPORT_SECONDS between: that is how
+    a background job's row follows an import (partnerships.jobs). The import tells it only
+    between its transactions, so a report may write to the database."""
+
+    REPORT_SECONDS = 2.0
+
+    def __init__(self, bar=False, report=None):
+        self.bar = bar
+        self.report = report
+        self.phase, self.unit, self.done, self.total = "", "rows", 0, 0
+        self._tqdm = None
+        self._told = 0.0
+
+    def start(self, phase, total, unit="rows"):
+        self.end()
+        self.phase, self.unit, self.done, self.total = phase, unit, 0, total
+        if self.bar:
+            self._tqdm = tqdm(total=total, desc=phase, unit=unit.removesuffix("s"))
+        self._tell(force=True)
+
+    def advance(self, n=1):
+        self.done += n
+        if self._tqdm is not None:
+            self._tqdm.update(n)
+        if self.report is not None:
+            self._tell()
+
+    def end(self):
+        if self._tqdm is not None:
+            self._tqdm.close()
+            self._tqdm = None
+        if self.phase:
+            self._tell(force=True)
+
+    def _tell(self, force=False):
+        if self.report is None:
+            return
+        now = time.monotonic()
+        if force or now - self._told >= self.REPORT_SECONDS:
+            self._told = now
+            self.report(self.phase, self.done, self.total, self.unit)
+
+
+_current_progress = ContextVar("import_progress", default=None)
+
+
+@contextmanager
+def reporting(progress):
+    """Hand `progress` to the import steps run inside that are given none of their own: the
+    admin's steps (admin_views, admin_members) plan and apply without naming one."""
+    token = _current_progress.set(progress)
+    try:
+        yield progress
+    finally:
+        _current_progress.reset(token)
+
+
+def as_progress(progress):
+    """A Progress from what a caller gives: one, True for bars on a terminal, or nothing
+    (the one `reporting` hands down, else a silent one)."""
+    if isinstance(progress, Progress):
+        return progress
+    if not progress and _current_progress.get() is not None:
+        return _current_progress.get()
+    return Progress(bar=bool(progress))
+
+
 # The plan -----------------------------------------------------------------------------------
 
 
 @dataclass(slots=True)
 class Outcome:
     """What the import does with one row: `action` is created, cited (the tie is already in
-    the atlas), repeated (the pair was listed at an earlier row) or rejected."""
+    the atlas), upgraded (the atlas's tie gets the kind the row states), repeated (the pair
+    was listed at an earlier row) or rejected."""
 
     row: int
     action: str
     detail: str = ""
-    tie: object = None
 
 
-@dataclass
+class Sample:
+    """How many items a run produced, keeping the first `limit` of them: what a report
+    shows of a long file, with the count of all."""
+
+    def __init__(self, limit=SAMPLE_KEPT):
+        self.limit = limit
+        self.count = 0
+        self.items = []
+
+    def append(self, item):
+        self.count += 1
+        if len(self.items) < self.limit:
+            self.items.append(item)
+
+    def __len__(self):
+        return self.count
+
+    def __iter__(self):
+        return iter(self.items)
+
+    def __getitem__(self, index):
+        return self.items[index]
+
+
 class ImportPlan:
-    """Everything an import will write, decided before anything is written: unsaved model
-    instances in dependency order, per-row outcomes, and the rejected rows with reasons."""
+    """Everything an import will write, decided before anything is written.
 
-    table_name: str
-    rows: int
-    source: Source
-    source_is_new: bool
-    skip_bad_rows: bool
-    outcomes: list = field(default_factory=list)
-    rejected: list = field(default_factory=list)  # (row number, reason, cells)
-    header: list = field(default_factory=list)
-    new_places: list = field(default_factory=list)
-    updated_places: list = field(default_factory=list)
-    alternate_names: list = field(default_factory=list)
-    city_citations: list = field(default_factory=list)
-    url_sources: list = field(default_factory=list)
-    new_ties: list = field(default_factory=list)
-    updated_ties: list = field(default_factory=list)
-    tie_citations: list = field(default_factory=list)
-    cities_matched: int = 0
-    flagged_places: list = field(default_factory=list)  # matched across a country border
-    near_similar: list = field(default_factory=list)  # (new city, existing city, km)
-    applied: bool = False
+    After the first walk of the file (reconcile_rows): the rejected rows with reasons, the
+    places at each row's ends, the cities to create or complete. After the second
+    (count_claims, or the writing walk of apply_import): the figures of what the rows add,
+    the first rows of each outcome and the first claims created. MembershipPlan
+    (importing_members) is the same for a member list: it reads its rows and books their
+    claims its own way."""
 
-    @classmethod
-    def for_table(cls, table, source, *, source_is_new=False, skip_bad_rows=False):
-        """An empty plan for importing `table`, citing `source`."""
-        return cls(
-            table_name=table.name,
-            rows=len(table.rows),
-            source=source,
-            source_is_new=source_is_new,
-            skip_bad_rows=skip_bad_rows,
-            header=table.header,
-        )
+    claim = "tie"
+    command = "import_ties"
+    ends_per_row = 2
+
+    def __init__(
+        self,
+        table,
+        columns,
+        source,
+        *,
+        source_is_new=False,
+        skip_bad_rows=False,
+        default_kind=None,
+    ):
+        self.table = table
+        self.columns = columns
+        self.source = source
+        self.source_is_new = source_is_new
+        self.skip_bad_rows = skip_bad_rows
+        self.default_kind = default_kind or TieKind.UNSPECIFIED
+        self.rejected = []  # (row number, reason, cells): all of them, for the report file
+        self.places = None  # the CityIndex of the first walk
+        self.ends = array("q")  # the uids of each row's places; 0 for a rejected row
+        self.new_places = []
+        self.updated_places = []
+        self.flagged_places = []  # matched across a country border
+        self.near_similar = []  # (new city, existing city, km)
+        self.written_places = []  # the places the import writes anything for, new ones first
+        self.alternate_names = 0
+        self.city_citations = 0
+        self.cities_matched = 0
+        self.applied = False
+        self.reset_claims()
+
+    def reset_claims(self):
+        """Forget the figures of the rows' claims, before a walk counts them again."""
+        self.claims_counted = False
+        self.actions = Counter()
+        self._kept = defaultdict(list)  # action → its first outcomes
+        self.new_claims = Sample()  # the claims created: the first ones as model instances
+        self.updated_claims = set()  # ids of the atlas's claims the rows change
+        self.claim_citations = 0
+        self.url_sources = 0
+
+    @property
+    def table_name(self):
+        return self.table.name
+
+    @property
+    def rows(self):
+        return self.table.count
+
+    @property
+    def header(self):
+        return self.table.header
+
+    @property
+    def new_ties(self):
+        return self.new_claims
+
+    @property
+    def outcomes(self):
+        """The first SAMPLE_KEPT rows of each outcome, in row order."""
+        rejected = [Outcome(n, "rejected", reason) for n, reason, _ in self.rejected[:SAMPLE_KEPT]]
+        kept = [outcome for outcomes in self._kept.values() for outcome in outcomes]
+        return sorted([*rejected, *kept], key=lambda outcome: outcome.row)
+
+    def record(self, outcome):
+        self.actions[outcome.action] += 1
+        kept = self._kept[outcome.action]
+        if len(kept) < SAMPLE_KEPT:
+            kept.append(outcome)
+
+    def reject(self, number, reason, cells):
+        self.rejected.append((number, reason, cells))
 
     @property
     def is_clean(self):
@@ -741,7 +986,6 @@ class ImportPlan:
 
     def summary(self):
         """The figures of the report: the same for a dry run and the real run."""
-        actions = Counter(outcome.action for outcome in self.outcomes)
         return {
             "rows": self.rows,
             "rows_rejected": len(self.rejected),
@@ -750,15 +994,38 @@ class ImportPlan:
             "cities_updated": len(self.updated_places),
             "cities_flagged": len(self.flagged_places),
             "cities_created_near_similar": len(self.near_similar),
-            "alternate_names_created": len(self.alternate_names),
-            "ties_created": len(self.new_ties),
-            "ties_already_in_atlas": actions["cited"],
-            "rows_repeating_a_pair": actions["repeated"],
-            "ties_updated": len(self.updated_ties),
-            "ties_kind_stated": actions["upgraded"],
-            "citations_created": len(self.tie_citations) + len(self.city_citations),
-            "sources_created": int(self.source_is_new) + len(self.url_sources),
+            "alternate_names_created": self.alternate_names,
+            "ties_created": len(self.new_claims),
+            "ties_already_in_atlas": self.actions["cited"],
+            "rows_repeating_a_pair": self.actions["repeated"],
+            "ties_updated": len(self.updated_claims),
+            "ties_kind_stated": self.actions["upgraded"],
+            "citations_created": self.claim_citations + self.city_citations,
+            "sources_created": int(self.source_is_new) + self.url_sources,
         }
+
+    def default_reason(self):
+        """The edit history's reason for the import's writes, unless the caller gives one."""
+        return f"{self.command}: {self.table_name} ({self.rows} rows)"
+
+    # How this import reads a row, finds the places it names and books what it adds.
+
+    def parse(self, number, cells):
+        return parse_row(number, cells, self.columns)
+
+    def find(self, row, places):
+        found_a, found_b = places.lookup(row.a), places.lookup(row.b)
+        if (found_a is not None and found_a is found_b) or (
+            found_a is None and found_b is None and places.same_new_place(row.a, row.b)
+        ):
+            raise BadRow(
+                f"{row.a.name} and {row.b.name} ({row.a.country}) are the same city: "
+                "a city cannot be tied to itself."
+            )
+        return (row.a, found_a), (row.b, found_b)
+
+    def new_book(self):
+        return _TieBook(self)
 
 
 def dataset_source(slug=None, title="", url="", kind=SourceKind.DATASET, **extra):
@@ -798,55 +1065,90 @@ def build_import_plan(
     source_is_new=False,
     default_kind=None,
     skip_bad_rows=False,
-    progress=False,
+    progress=None,
+    count=True,
 ):
-    """Decide, without writing anything, what importing `table` does to the atlas."""
-    plan = ImportPlan.for_table(
-        table, source, source_is_new=source_is_new, skip_bad_rows=skip_bad_rows
+    """Decide, without writing anything, what importing `table` does to the atlas. Without
+    `count` the rows' ties are left to apply_import, which counts them as it writes."""
+    plan = ImportPlan(
+        table,
+        columns,
+        source,
+        source_is_new=source_is_new,
+        skip_bad_rows=skip_bad_rows,
+        default_kind=default_kind,
     )
-
-    def read_row(number, cells, places):
-        row = parse_row(number, cells, columns)
-        found_a, found_b = places.lookup(row.a), places.lookup(row.b)
-        if (found_a is not None and found_a is found_b) or (
-            found_a is None and found_b is None and places.same_new_place(row.a, row.b)
-        ):
-            raise BadRow(
-                f"{row.a.name} and {row.b.name} ({row.a.country}) are the same city: "
-                "a city cannot be tied to itself."
-            )
-        return row, ((row.a, found_a), (row.b, found_b))
-
-    ties = _TieBook(source, plan, default_kind or TieKind.UNSPECIFIED)
-    return plan_rows(plan, table, read_row, ties, progress=progress)
+    return plan_rows(plan, progress=progress, count=count)
 
 
-def plan_rows(plan, table, read_row, book, *, progress=False):
-    """The reconciliation both imports share. `read_row(number, cells, places)` gives the
-    row and its ends, each (End, the place `places` found for it or None), or raises BadRow:
-    the row is rejected. Ends found nowhere become new cities; `book.add(row, *places)` gives
-    the row's Outcome. Then `book.finish()`, and the new cities are named and cited."""
-    places = CityIndex()
-    matched = set()
-    for number, cells in tqdm(table.rows, desc="Reconciling", unit="row", disable=not progress):
-        try:
-            row, ends = read_row(number, cells, places)
-        except BadRow as error:
-            plan.rejected.append((number, str(error), cells))
-            plan.outcomes.append(Outcome(number, "rejected", str(error)))
-            continue
-        found = []
-        for end, place in ends:
-            place = place or places.create(end, number)
-            places.note(place, end, number)
-            if not place.is_new:
-                matched.add(place.uid)
-            found.append(place)
-        plan.outcomes.append(book.add(row, *found))
-    plan.cities_matched = len(matched)
-    book.finish()
-    _finish_places(plan, places, plan.source)
+def plan_rows(plan, *, progress=None, count=True):
+    """Walk the plan's file for its cities, then (`count`) for what its rows add."""
+    progress = as_progress(progress)
+    reconcile_rows(plan, progress)
+    if count:
+        count_claims(plan, progress)
     return plan
+
+
+def reconcile_rows(plan, progress):
+    """The first walk, which both imports share: `plan.parse` reads a row and `plan.find`
+    gives its ends, each (End, the place the index found for it or None), or raises BadRow:
+    the row is rejected. Ends found nowhere become new cities. Then the new cities are named
+    and cited."""
+    places = plan.places = CityIndex()
+    matched = set()
+    rejected = array("q", [0] * plan.ends_per_row)
+    progress.start("Matching the rows' cities", plan.rows)
+    for number, cells in plan.table.rows:
+        try:
+            row = plan.parse(number, cells)
+            ends = plan.find(row, places)
+        except BadRow as error:
+            plan.reject(number, str(error), cells)
+            plan.ends.extend(rejected)
+        else:
+            for end, place in ends:
+                place = place or places.create(end, number)
+                places.note(place, end, number)
+                if not place.is_new:
+                    matched.add(place.uid)
+                plan.ends.append(place.uid)
+        progress.advance()
+    plan.cities_matched = len(matched)
+    _finish_places(plan, places, plan.source)
+
+
+def count_claims(plan, progress=None):
+    """The second walk, counting what the rows add without writing it."""
+    walk_claims(plan, as_progress(progress), "Counting what the rows add")
+
+
+def walk_claims(plan, progress, phase, write=None):
+    """The second walk: each row that was not rejected goes, with the places of its ends,
+    to the plan's book; every BATCH_ROWS rows the book's batch is written by `write` (in one
+    transaction), or, without `write`, only counted."""
+    plan.reset_claims()
+    book = plan.new_book()
+    places, ends, width = plan.places.by_uid, plan.ends, plan.ends_per_row
+    at = waiting = 0
+    progress.start(phase, plan.rows)
+    for number, cells in plan.table.rows:
+        uids = ends[at : at + width]
+        at += width
+        if len(uids) < width:
+            raise ImportFileError(f"{plan.table_name} changed while it was being imported.")
+        if uids[0]:
+            row = plan.parse(number, cells)
+            plan.record(book.add(row, *(places[uid] for uid in uids)))
+        waiting += 1
+        if waiting == BATCH_ROWS:
+            book.close(write)
+            progress.advance(waiting)
+            waiting = 0
+    book.close(write)
+    progress.advance(waiting)
+    book.finish()
+    plan.claims_counted = True
 
 
 def _comma_below(name):
@@ -866,15 +1168,8 @@ def _finish_places(plan, places, source):
         city.name = spellings[0][0]
         city.folded_name = fold(city.name)
         city.slug = places.unique_slug(city.name)
-        for spelling, _count in spellings[1:]:
-            plan.alternate_names.append(
-                AlternateName(
-                    city=city, name=spelling, folded=fold(spelling), kind=NameKind.VARIANT
-                )
-            )
-        plan.city_citations.append(
-            CityCitation(city=city, source=source, locator=f"row {place.cite_row}")
-        )
+        place.extra = tuple(spelling for spelling, _count in spellings[1:])
+        place.cite = f"row {place.cite_row}"
         if place.flagged:
             city.location_flag = place.flagged
             plan.flagged_places.append(place)
@@ -885,14 +1180,10 @@ def _finish_places(plan, places, source):
         if source.pk
         else set()
     )
+    changed = []
     for place in places.places:
         city = place.city
-        for spelling in place.spellings:
-            plan.alternate_names.append(
-                AlternateName(
-                    city=city, name=spelling, folded=fold(spelling), kind=NameKind.VARIANT
-                )
-            )
+        place.extra = tuple(place.spellings)
         if place.flagged and city.location_flag != place.flagged:
             # Matched across a country border: a curator decides which code is right.
             city.location_flag = place.flagged
@@ -902,7 +1193,12 @@ def _finish_places(plan, places, source):
             plan.updated_places.append(place)
             locator = f"row {place.cite_row}"
             if place.cite_row and (city.pk, locator) not in cited:
-                plan.city_citations.append(CityCitation(city=city, source=source, locator=locator))
+                place.cite = locator
+        if place.extra or place.filled:
+            changed.append(place)
+    plan.written_places = [*plan.new_places, *changed]
+    plan.alternate_names = sum(len(place.extra) for place in plan.written_places)
+    plan.city_citations = sum(1 for place in plan.written_places if place.cite)
 
 
 # A new city this close to an existing one of a similar name is worth a curator's look before
@@ -950,31 +1246,6 @@ def _near_similar(places):
 # What both imports' books (_TieBook here, importing_members._MemberBook) do alike.
 
 
-def sources_by_url():
-    """The atlas's sources by web address, the newest where several share one."""
-    return {s.url: s for s in Source.objects.exclude(url="").order_by("-pk")}
-
-
-def web_source(url, url_sources, plan, dataset):
-    """(the Source of a row's own web page, is_new): found by address in `url_sources`, or a
-    new web-page source the plan creates (and `url_sources` then knows), noting that rows of
-    the `dataset` source cite it."""
-    source = url_sources.get(url)
-    if source is not None:
-        return source, False
-    digest = hashlib.sha1(url.encode()).hexdigest()[:12]
-    source = Source(
-        slug=f"web-{digest}",
-        kind=SourceKind.WEB_PAGE,
-        title=url[:500],
-        url=url,
-        note=f"Cited by rows of “{dataset.title}”; title not yet checked.",
-    )
-    plan.url_sources.append(source)
-    url_sources[url] = source
-    return source, True
-
-
 def fill_missing(record, values, noun):
     """Give `record` the row's values where it has none: `values` are (field, value, what
     counts as empty). A value differing from one the record has is kept out and reported.
@@ -992,89 +1263,226 @@ def fill_missing(record, values, noun):
     return conflicts, changed
 
 
-def load_full(model, updated, copy):
-    """Swap the value-only instances in `updated` (a row fills them in) for full ones loaded
-    in one query, `copy(light, full)` carrying over what the plan changed, so that the
-    history is whole."""
-    if not updated:
-        return
-    full = model.objects.in_bulk([light.pk for light in updated])
-    for i, light in enumerate(updated):
-        record = full[light.pk]
-        copy(light, record)
-        updated[i] = record
+def date_fields(*names):
+    """The fields an EDTF date `name` is stored in: as written, and its lower and upper bounds."""
+    return [f"{name}{bound}" for name in names for bound in ("", "_lower", "_upper")]
 
 
-class _TieBook:
+class WebSources:
+    """The sources of rows' own web pages, by address: the atlas's (the first recorded where
+    several share one), and a web-page source the import adds for each new address, once.
+
+    A member list's own address (`own`) names the list itself, not a page to add."""
+
+    def __init__(self, plan, own=None):
+        self.plan = plan
+        self.own = own
+        query = Source.objects.exclude(url="").order_by("pk").values_list("url", "pk")
+        if plan.source_is_new and plan.source.pk:
+            # Saved by this import before its rows' walk: its dry run did not know it.
+            query = query.exclude(pk=plan.source.pk)
+        self.atlas = {}
+        for url, pk in query:
+            self.atlas.setdefault(url, pk)
+        self.planned = {}  # address → the new Source, its id once written, or its key
+
+    def find(self, url):
+        """(key, source, is_new) for the page at `url`. The key tells sources apart in the
+        books' sets (an id, or the address of a new one); the source is what a citation
+        names (a Source or an id). (None, None, False) for the member list's own address."""
+        pk = self.atlas.get(url)
+        if pk is not None:
+            return pk, pk, False
+        if self.own is not None and url == self.own.url:
+            return None, None, False
+        planned = self.planned.get(url)
+        if planned is not None:
+            return url, planned, False
+        digest = hashlib.sha1(url.encode()).hexdigest()[:12]
+        source = Source(
+            slug=f"web-{digest}",
+            kind=SourceKind.WEB_PAGE,
+            title=url[:500],
+            url=url,
+            note=f"Cited by rows of “{self.plan.source.title}”; title not yet checked.",
+        )
+        self.planned[url] = source
+        return url, source, True
+
+    def settle(self, sources, written):
+        """After a batch: its new sources are known by id once written; a dry run keeps only
+        their keys, as nothing will cite them in writing."""
+        for source in sources:
+            self.planned[source.url] = source.pk if written else source.slug
+
+
+class Batch:
+    """What one batch of rows adds, written in one transaction."""
+
+    __slots__ = ("sources", "created", "touched", "citations")
+
+    def __init__(self):
+        self.sources = []  # new web-page Sources
+        self.created = []  # claims (_Tie, _Membership) to create
+        self.touched = {}  # id → claim already written that the batch's rows change
+        self.citations = []  # (claim, Source or id, locator)
+
+
+class _Book:
+    """The claims a file's rows add (ties, memberships), followed as values only: a claim
+    (_Tie, importing_members._Membership) for each one the rows name, with its id once the
+    atlas has it. What the current batch adds waits in `batch` until close()."""
+
+    model = citation_model = None
+    fields = ()  # the claim's fields an import may change
+
+    def __init__(self, plan, own_url=False):
+        self.plan = plan
+        self.source = plan.source
+        self.batch = Batch()
+        self.web = WebSources(plan, own=plan.source if own_url and plan.source.url else None)
+
+    def _create(self, claim):
+        self.batch.created.append(claim)
+        self.plan.new_claims.append(claim)
+
+    def _touch(self, claim):
+        """A change to a claim: written with the batch once the claim has an id; counted as
+        a claim updated when it is the atlas's, not one this import created."""
+        if claim.pk is None:
+            return
+        self.batch.touched[claim.pk] = claim
+        if claim.first is None:
+            self.plan.updated_claims.add(claim.pk)
+
+    def _cite(self, claim, source, locator):
+        self.batch.citations.append((claim, source, locator))
+        self.plan.claim_citations += 1
+
+    def _web_source(self, url):
+        """(key, source) of the row's own web page, planned with this batch when new."""
+        key, source, is_new = self.web.find(url)
+        if is_new:
+            self.batch.sources.append(source)
+            self.plan.url_sources += 1
+        return key, source
+
+    def close(self, write=None):
+        """End the batch: written by `write(book, batch)` when given, else only counted."""
+        batch, self.batch = self.batch, Batch()
+        if write is not None and (batch.created or batch.touched or batch.citations):
+            write(self, batch)
+        self.web.settle(batch.sources, written=write is not None)
+
+    def finish(self):
+        """The first claims created, as model instances a preview shows."""
+        self.plan.new_claims.items = [claim.instance() for claim in self.plan.new_claims.items]
+
+
+class _Tie:
+    """A tie as the book follows it: its values, its id (the atlas's, or once written), and
+    the row that planned it (None for a tie the atlas had)."""
+
+    __slots__ = ("pk", "first", "city_a", "city_b", "kind", "status", "start", "end", "stated")
+
+    def __init__(self, pk, kind, status, start, end, first=None, city_a=None, city_b=None):
+        self.pk, self.first, self.city_a, self.city_b = pk, first, city_a, city_b
+        self.kind, self.status, self.start, self.end = kind, status, start, end
+        self.stated = ""  # the kind the atlas's tie had when a row states its kind
+
+    def instance(self):
+        return Tie(
+            pk=self.pk,
+            city_a=self.city_a,
+            city_b=self.city_b,
+            kind=self.kind,
+            status=self.status,
+            start=self.start,
+            end=self.end,
+        )
+
+    def copy_to(self, tie, reason):
+        """Give the whole tie `tie` the values the rows decided."""
+        tie.kind, tie.status, tie.start, tie.end = self.kind, self.status, self.start, self.end
+        if self.stated:
+            tie._change_reason = f"{kind_stated_reason(self.stated, self.kind)} ({reason})"
+            self.stated = ""
+
+
+class _TieBook(_Book):
     """The ties of the atlas and of the plan, by unordered pair, so that a pair listed from
     both ends, or already in the atlas, becomes one tie citing every row that lists it."""
 
-    def __init__(self, source, plan, default_kind=TieKind.UNSPECIFIED):
-        self.plan = plan
-        self.source = source
-        self.default_kind = default_kind  # for rows that state none
-        # Values only: a full instance is loaded for the few ties a row fills in.
+    model, citation_model = Tie, TieCitation
+    fields = ("kind", "status", *date_fields("start", "end"))
+
+    def __init__(self, plan):
+        super().__init__(plan)
+        self.default_kind = plan.default_kind  # for rows that state none
+        # Values only: a tie a row names is followed as a _Tie from then on.
         self.existing = defaultdict(dict)  # {a, b} → kind → (pk, status, start, end)
         rows = Tie.objects.values_list(
             "pk", "city_a_id", "city_b_id", "kind", "status", "start", "end"
         )
         for pk, a, b, kind, status, start, end in rows:
             self.existing[frozenset((a, b))][kind] = (pk, status, start, end)
-        self.loaded = {}
-        self.stated = set()  # ids of atlas ties whose kind the file states
-        self.planned = {}  # ({a, b}, kind) → (tie, first row)
+        self.loaded = {}  # pk → _Tie of the atlas
+        self.planned = {}  # ({a, b}, kind) → _Tie the import creates
         self.cited = set()
-        if source.pk:
+        if self.source.pk:
             self.cited = set(
-                TieCitation.objects.filter(source=source).values_list("tie_id", "locator")
+                TieCitation.objects.filter(source=self.source).values_list("tie_id", "locator")
             )
-        self.url_sources = sources_by_url()
         self.url_cited = set()  # (tie key, source key) pairs cited or planned
         self.url_loaded = set()
+
+    def _load(self, values, kind):
+        pk, status, start, end = values
+        if pk not in self.loaded:
+            self.loaded[pk] = _Tie(pk, kind, status, start, end)
+        return self.loaded[pk]
 
     def _existing_tie(self, pair, kind):
         """(the atlas's tie a row of `kind` names, "cited"), or (None, None). A row that
         states the kind of the pair's twinning of unstated kind gives it that kind:
-        (tie, "upgraded"), the tie marked `kind_stated_from`."""
+        (tie, "upgraded")."""
         kinds = self.existing.get(pair)
         if not kinds:
             return None, None
         if kind in kinds:
-            pk, status, start, end = kinds[kind]
+            found = kind
         elif kind == TieKind.UNSPECIFIED and kinds.keys() & TWINNING_KINDS:
             # A list of twin towns that does not say which kind confirms the twinning already
             # recorded (sister, partner, friendship), but not a memorandum or another tie:
             # citing it there would claim more than the list says.
-            pk, status, start, end = min(kinds[k] for k in kinds.keys() & TWINNING_KINDS)
+            found = min(kinds.keys() & TWINNING_KINDS, key=kinds.get)
         elif kind in TWINNING_KINDS and TieKind.UNSPECIFIED in kinds:
             # A row saying sister, partner or friendship states the kind of the pair's
             # twinning of unstated kind, rather than adding a second tie beside it.
-            pk, status, start, end = kinds[kind] = kinds.pop(TieKind.UNSPECIFIED)
-            tie = self.loaded.setdefault(pk, Tie(pk=pk, status=status, start=start, end=end))
-            tie.kind, tie.kind_stated_from = kind, TieKind.UNSPECIFIED
-            self.stated.add(pk)
-            self.plan.updated_ties.append(tie)
+            kinds[kind] = kinds.pop(TieKind.UNSPECIFIED)
+            tie = self._load(kinds[kind], TieKind.UNSPECIFIED)
+            tie.kind, tie.stated = kind, TieKind.UNSPECIFIED
+            self._touch(tie)
             return tie, "upgraded"
         else:
             return None, None
-        if pk not in self.loaded:
-            self.loaded[pk] = Tie(pk=pk, kind=kind, status=status, start=start, end=end)
-        return self.loaded[pk], "cited"
+        return self._load(kinds[found], found), "cited"
 
     def _planned_tie(self, pair, kind):
-        """The tie an earlier row plans for the pair, and that row's number: of the same kind,
-        the twinning a row of unstated kind confirms, or the twinning of unstated kind that
-        a row of stated kind gives its kind. None when there is none."""
+        """The tie an earlier row plans for the pair: of the same kind, the twinning a row of
+        unstated kind confirms, or the twinning of unstated kind that a row of stated kind
+        gives its kind. None when there is none."""
         if (pair, kind) in self.planned:
             return self.planned[(pair, kind)]
         if kind == TieKind.UNSPECIFIED:
             found = [self.planned[(pair, k)] for k in TWINNING_KINDS if (pair, k) in self.planned]
-            return min(found, key=lambda planned: planned[1]) if found else None
+            return min(found, key=lambda tie: tie.first) if found else None
         if kind in TWINNING_KINDS and (pair, TieKind.UNSPECIFIED) in self.planned:
-            tie, first = self.planned.pop((pair, TieKind.UNSPECIFIED))
+            tie = self.planned.pop((pair, TieKind.UNSPECIFIED))
             tie.kind = kind
-            self.planned[(pair, kind)] = (tie, first)
-            return tie, first
+            self.planned[(pair, kind)] = tie
+            self._touch(tie)  # written by an earlier batch: changed by this one
+            return tie
         return None
 
     def add(self, row, place_a, place_b):
@@ -1086,29 +1494,25 @@ class _TieBook:
             tie, action = self._existing_tie(pair, kind)
         if tie is not None:
             if action == "upgraded":
-                detail = f"states the kind of tie {tie.pk}: {tie.kind_stated_from} → {tie.kind}"
+                detail = f"states the kind of tie {tie.pk}: {tie.stated} → {tie.kind}"
             else:
                 detail = f"already in the atlas as tie {tie.pk}"
-            outcome = Outcome(row.number, action, detail, tie)
+            outcome = Outcome(row.number, action, detail)
             if (tie.pk, locator) not in self.cited:
                 self.cited.add((tie.pk, locator))
-                self.plan.tie_citations.append(
-                    TieCitation(tie_id=tie.pk, source=self.source, locator=locator)
-                )
+                self._cite(tie, self.source, locator)
         elif (planned := self._planned_tie(pair, kind)) is not None:
-            tie, first = planned
-            outcome = Outcome(row.number, "repeated", f"same pair as row {first}", tie)
-            self.plan.tie_citations.append(
-                TieCitation(tie=tie, source=self.source, locator=locator)
-            )
+            tie = planned
+            outcome = Outcome(row.number, "repeated", f"same pair as row {tie.first}")
+            self._cite(tie, self.source, locator)
         else:
-            tie = Tie(city_a=place_a.city, city_b=place_b.city, kind=kind)
-            self.planned[(pair, kind)] = (tie, row.number)
-            self.plan.new_ties.append(tie)
-            outcome = Outcome(row.number, "created", "", tie)
-            self.plan.tie_citations.append(
-                TieCitation(tie=tie, source=self.source, locator=locator)
+            tie = _Tie(
+                None, kind, TieStatus.UNKNOWN, "", "", row.number, place_a.city, place_b.city
             )
+            self.planned[(pair, kind)] = tie
+            self._create(tie)
+            outcome = Outcome(row.number, "created")
+            self._cite(tie, self.source, locator)
         conflicts = self._fill(tie, row)
         if conflicts:
             outcome.detail = "; ".join(filter(None, [outcome.detail, *conflicts]))
@@ -1120,31 +1524,21 @@ class _TieBook:
         """Take the row's status and dates where the tie has none; report disagreements."""
         values = (("status", row.status, TieStatus.UNKNOWN), ("start", row.start, ""))
         conflicts, changed = fill_missing(tie, (*values, ("end", row.end, "")), "tie")
-        if changed and tie.pk and tie not in self.plan.updated_ties:
-            self.plan.updated_ties.append(tie)
+        if changed:
+            self._touch(tie)
         return conflicts
 
     def _cite_url(self, tie, url):
         """Cite the row's own web page, as a Source of its own found or planned by address."""
-        source, is_new = web_source(url, self.url_sources, self.plan, self.source)
-        if not is_new and source.pk and source.pk not in self.url_loaded:
-            self.url_loaded.add(source.pk)
-            cited = TieCitation.objects.filter(source=source, locator="")
-            self.url_cited.update((pk, source.pk) for pk in cited.values_list("tie_id", flat=True))
-        key = (tie.pk or f"new-{id(tie)}", source.pk or f"new-{id(source)}")
-        if key not in self.url_cited:
-            self.url_cited.add(key)
-            self.plan.tie_citations.append(TieCitation(tie=tie, source=source, locator=""))
-
-    def finish(self):
-        """Swap the value-only ties a row fills in for full ones, so the history is whole."""
-
-        def copy(light, tie):
-            tie.status, tie.start, tie.end = light.status, light.start, light.end
-            if light.pk in self.stated:
-                tie.kind, tie.kind_stated_from = light.kind, light.kind_stated_from
-
-        load_full(Tie, self.plan.updated_ties, copy)
+        key, source = self._web_source(url)
+        if isinstance(key, int) and key not in self.url_loaded:
+            self.url_loaded.add(key)
+            cited = TieCitation.objects.filter(source_id=key, locator="")
+            self.url_cited.update((pk, key) for pk in cited.values_list("tie_id", flat=True))
+        pair = (tie if tie.first is not None else tie.pk, key)
+        if pair not in self.url_cited:
+            self.url_cited.add(pair)
+            self._cite(tie, source, "")
 
 
 # Writing ------------------------------------------------------------------------------------
@@ -1157,81 +1551,153 @@ class ImportResult:
 
 
 def change_reason_for(plan):
-    return f"import_ties: {plan.table_name} ({plan.rows} rows)"
+    return plan.default_reason()
 
 
 def history_options(plan, user, reason):
     """The bulk writers' history options for applying `plan`, once it may be applied: never
-    twice, and with rejected rows only when built to skip them."""
+    twice, and with rejected rows only when built to skip them (the refusal's figures are
+    whole: what the rows would add is counted first)."""
     if plan.applied:
         raise ValueError("This import plan was applied already.")
     if not plan.can_apply:
+        if not plan.claims_counted:
+            count_claims(plan)
         raise ImportRejected(plan)
     return {"batch_size": BATCH_SIZE, "default_user": user, "default_change_reason": reason}
 
 
-def date_fields(*names):
-    """The fields an EDTF date `name` is stored in: as written, and its lower and upper bounds."""
-    return [f"{name}{bound}" for name in names for bound in ("", "_lower", "_upper")]
+class WriterTurns:
+    """Turns at the write lock between an import's batches and other writers: on SQLite,
+    whose writers take turns, WRITERS_GAP_SECONDS at least between a batch's commit and the
+    next batch (reading the next rows usually takes that long already)."""
+
+    def __init__(self):
+        self.committed = None
+
+    def wait(self):
+        if self.committed is None or connection.vendor != "sqlite":
+            return
+        if connection.in_atomic_block:
+            return  # the batches are savepoints of a caller's transaction: no turns to give
+        remaining = WRITERS_GAP_SECONDS - (time.monotonic() - self.committed)
+        if remaining > 0:
+            time.sleep(remaining)
+
+    def done(self):
+        self.committed = time.monotonic()
 
 
-def write_dated(model, new, updated, fields, history, now):
-    """Create the `new` records and update the `updated` ones' `fields` (and updated_at) of a
-    model with EDTF dates, their bounds derived, each write in the edit history."""
-    for record in new:
-        record.derive_dates()
-    bulk_create_with_history(new, model, **history)
-    for record in updated:
-        record.derive_dates()
-        record.updated_at = now
+def write_cities(plan, history, progress, turns):
+    """Write the plan's source, then its cities — the new ones, those it completes, their new
+    spellings and citations — a batch of BATCH_ROWS cities per transaction, each city with
+    its names, so that a second run finds by any of them a city the first one wrote."""
+    if plan.source_is_new:
+        source = plan.source
+        source._history_user = history["default_user"]
+        source._change_reason = history["default_change_reason"]
+        with transaction.atomic():
+            source.save()
+    places = plan.written_places
+    progress.start("Writing cities", len(places), unit="cities")
+    for at in range(0, len(places), BATCH_ROWS):
+        batch = places[at : at + BATCH_ROWS]
+        turns.wait()
+        with transaction.atomic():
+            _write_places(plan, batch, history)
+        turns.done()
+        progress.advance(len(batch))
+
+
+def _write_places(plan, places, history):
+    now = timezone.now()
+    new = [place.city for place in places if place.is_new]
+    if new:
+        bulk_create_with_history(new, City, **history)
+    updated = [place for place in places if place.filled]
     if updated:
-        bulk_update_with_history(updated, model, [*fields, "updated_at"], **history)
+        fields = sorted({name for place in updated for name in place.filled})
+        for place in updated:
+            place.city.updated_at = now
+        bulk_update_with_history(
+            [place.city for place in updated], City, [*fields, "updated_at"], **history
+        )
+    names = [
+        AlternateName(city=place.city, name=name, folded=fold(name), kind=NameKind.VARIANT)
+        for place in places
+        for name in place.extra
+    ]
+    if names:
+        bulk_create_with_history(names, AlternateName, **history)
+    citations = [
+        CityCitation(city=place.city, source=plan.source, locator=place.cite)
+        for place in places
+        if place.cite
+    ]
+    if citations:
+        bulk_create_with_history(citations, CityCitation, **history)
 
 
-def apply_import(plan, user=None, change_reason=None, progress=False):
-    """Write what `plan` says, in one transaction, with edit history attributed to `user`.
+def write_batch(book, batch, *, history, reason, turns):
+    """Write one batch of claims in one transaction: the web pages its rows cite, the claims
+    created, the claims changed (loaded whole, so that their history is whole), and the
+    citations."""
+    model, citation_model = book.model, book.citation_model
+    turns.wait()
+    with transaction.atomic():
+        if batch.sources:
+            for source in batch.sources:
+                source.derive_dates()
+            bulk_create_with_history(batch.sources, Source, **history)
+        if batch.created:
+            records = [claim.instance() for claim in batch.created]
+            for record in records:
+                record.derive_dates()
+            bulk_create_with_history(records, model, **history)
+            for claim, record in zip(batch.created, records, strict=True):
+                claim.pk = record.pk
+        if batch.touched:
+            now = timezone.now()
+            records = model.objects.in_bulk(list(batch.touched))
+            for pk, claim in batch.touched.items():
+                claim.copy_to(records[pk], reason)
+                records[pk].derive_dates()
+                records[pk].updated_at = now
+            fields = [*book.fields, "updated_at"]
+            bulk_update_with_history(list(records.values()), model, fields, **history)
+        if batch.citations:
+            claim_id = f"{citation_model.claim_field}_id"
+            citations = [
+                citation_model(
+                    **{claim_id: claim.pk}, source_id=getattr(source, "pk", source), locator=locator
+                )
+                for claim, source, locator in batch.citations
+            ]
+            bulk_create_with_history(citations, citation_model, **history)
+    turns.done()
+
+
+def apply_import(plan, user=None, change_reason=None, progress=None):
+    """Write what `plan` says, with edit history attributed to `user`: its cities, then its
+    rows' claims, walking the file again and writing each batch of BATCH_ROWS rows in a
+    transaction of its own. Returns the figures written, counted as they are written: the
+    dry run's, unless the atlas changed in between.
 
     Refuses a plan with rejected rows unless it was built to skip them, and a plan applied
-    before. Returns the counts written, which equal `plan.summary()`. A plan shown for
-    confirmation may have aged: build it again and apply it inside one transaction (as
-    run_import does), else a tie or city added meanwhile fails a unique constraint and the
-    whole import rolls back.
+    (or begun) before. A plan shown for confirmation may have aged: the admin plans again
+    and compares the figures before applying. A city or tie another writer adds between two
+    batches can still make a batch fail its unique constraint; the import stops there, its
+    earlier batches written, and running the same file again completes it.
     """
-    reason = change_reason or change_reason_for(plan)
+    reason = change_reason or plan.default_reason()
     history = history_options(plan, user, reason)
-    now = timezone.now()
-    steps = tqdm(total=8, desc="Writing", unit="step", disable=not progress)
-    with transaction.atomic():
-        sources = [plan.source] if plan.source_is_new else []
-        for source in [*sources, *plan.url_sources]:
-            source._history_user, source._change_reason = user, reason
-            source.save()
-        steps.update()
-        bulk_create_with_history([p.city for p in plan.new_places], City, **history)
-        steps.update()
-        for place in plan.updated_places:
-            place.city.updated_at = now
-        fields = sorted({name for place in plan.updated_places for name in place.filled})
-        if plan.updated_places:
-            bulk_update_with_history(
-                [p.city for p in plan.updated_places], City, [*fields, "updated_at"], **history
-            )
-        steps.update()
-        bulk_create_with_history(plan.alternate_names, AlternateName, **history)
-        bulk_create_with_history(plan.city_citations, CityCitation, **history)
-        steps.update()
-        for tie in plan.updated_ties:
-            if getattr(tie, "kind_stated_from", None):
-                tie._change_reason = (
-                    f"{kind_stated_reason(tie.kind_stated_from, tie.kind)} ({reason})"
-                )
-        fields = ["kind", "status", *date_fields("start", "end")]
-        write_dated(Tie, plan.new_ties, plan.updated_ties, fields, history, now)
-        steps.update(2)
-        bulk_create_with_history(plan.tie_citations, TieCitation, **history)
-        steps.update(2)
-    steps.close()
-    plan.applied = True
+    progress = as_progress(progress)
+    plan.applied = True  # begun: a plan is never written twice, even after a failure
+    turns = WriterTurns()
+    write_cities(plan, history, progress, turns)
+    write = partial(write_batch, history=history, reason=reason, turns=turns)
+    walk_claims(plan, progress, f"Writing {plan.claim}s", write=write)
+    progress.end()
     return ImportResult(written=plan.summary(), change_reason=reason)
 
 
@@ -1265,10 +1731,9 @@ def run_import(
     skip_bad_rows=False,
     dry_run=False,
     user=None,
-    progress=False,
+    progress=None,
 ):
-    """Read, plan and (unless `dry_run`) apply in one transaction, so that nothing another
-    writer does between planning and writing can slip in. Returns the plan.
+    """Read, plan and (unless `dry_run`) apply, a batch of rows at a time. Returns the plan.
 
     Raises ImportFileError for a file that cannot be read, ImportRejected when rows are bad
     and `skip_bad_rows` is off (nothing is written then)."""
@@ -1276,26 +1741,23 @@ def run_import(
     columns = resolve_mapping(table.header, mapping)
     if source is None:
         source, source_is_new = dataset_source()
-    return run_plan(
+    plan = ImportPlan(
         table,
         columns,
         source,
-        build=build_import_plan,
-        apply=apply_import,
-        dry_run=dry_run,
-        user=user,
-        progress=progress,
         source_is_new=source_is_new,
-        default_kind=default_kind,
         skip_bad_rows=skip_bad_rows,
+        default_kind=default_kind,
     )
+    return run_plan(plan, dry_run=dry_run, user=user, progress=progress)
 
 
-def run_plan(table, columns, source, *, build, apply, dry_run, user, progress, **options):
-    """Plan with `build` and (unless `dry_run`) write with `apply`, in one transaction, so
-    that nothing another writer does between planning and writing can slip in."""
-    with nullcontext() if dry_run else transaction.atomic():
-        plan = build(table, columns, source, progress=progress, **options)
-        if not dry_run:
-            apply(plan, user=user, progress=progress)
+def run_plan(plan, *, dry_run=False, user=None, progress=None):
+    """Plan `plan` and, unless `dry_run`, apply it: a dry run counts what the rows add, a
+    real run counts it as it writes (apply_import). Returns the plan."""
+    progress = as_progress(progress)
+    plan_rows(plan, progress=progress, count=dry_run)
+    if not dry_run:
+        apply_import(plan, user=user, progress=progress)
+    progress.end()
     return plan

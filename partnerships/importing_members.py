@@ -7,32 +7,31 @@ member's role, since/until dates, a web address and a locator:
     table = read_table(path_or_bytes)                        # shared with the ties
     columns = resolve_member_mapping(table.header, mapping)  # this layout's fields
     plan = build_member_plan(table, columns, source=...)     # reads the database, writes nothing
-    result = apply_members(plan, user=...)                   # one transaction, with history
+    result = apply_members(plan, user=...)                   # a batch of rows per transaction
 
-An existing membership of the same city, organization and role is confirmed (cited), never
-duplicated; a row's dates fill in only what the membership lacks, and disagreements are
-reported. A member list never creates an organization: an unknown one rejects the row.
+The plan walks the file as the ties' does (its cities, then what its rows add, a batch at a
+time); only the reading of a row and the book of what it adds are this module's. An existing
+membership of the same city, organization and role is confirmed (cited), never duplicated; a
+row's dates fill in only what the membership lacks, and disagreements are reported. A member
+list never creates an organization: an unknown one rejects the row.
 """
 
-from collections import Counter, defaultdict
-from dataclasses import dataclass, field
-
-from django.db import transaction
-from django.utils import timezone
-from simple_history.utils import bulk_create_with_history
+from collections import defaultdict
+from dataclasses import dataclass
 
 from cities import dates
 from cities.models import SourceKind
 
-# The ties' reading, city reconciliation, plan, city writing and the steps both imports'
-# books share are reused as they are; _end, _cell and _choice are private there but are
-# exactly the same steps.
+# The ties' reading, city reconciliation, plan and writing, and the steps both imports' books
+# share, are reused as they are; _end, _cell and _choice are private there but are exactly
+# the same steps.
 from .importing import (
     BadRow,
     ImportFileError,
     ImportPlan,
-    ImportResult,
     Outcome,
+    Sample,
+    _Book,
     _cell,
     _choice,
     _end,
@@ -42,17 +41,12 @@ from .importing import (
     date_fields,
     fill_missing,
     fold,
-    history_options,
-    load_full,
     period,
     plan_rows,
     read_table,
     resolve_mapping,
     run_plan,
     source_url,
-    sources_by_url,
-    web_source,
-    write_dated,
 )
 from .models import Membership, MembershipCitation, MembershipRole, Organization
 
@@ -189,44 +183,88 @@ def parse_member_row(number, cells, columns, organizations):
 # The plan -----------------------------------------------------------------------------------
 
 
-@dataclass
 class MembershipPlan(ImportPlan):
     """An ImportPlan whose claims are memberships: its cities, alternate names, city
-    citations and sources are planned, and written by apply_import, as the ties' are."""
+    citations and sources are planned and written as the ties' are."""
 
-    new_memberships: list = field(default_factory=list)
-    updated_memberships: list = field(default_factory=list)
-    membership_citations: list = field(default_factory=list)
-    disagreements: list = field(default_factory=list)  # (row number, what differs)
+    claim = "membership"
+    command = "import_memberships"
+    ends_per_row = 1
+
+    def __init__(self, table, columns, source, *, organizations, **options):
+        super().__init__(table, columns, source, **options)
+        self.organizations = organizations
+
+    def reset_claims(self):
+        super().reset_claims()
+        self.disagreements = Sample()  # (row number, what differs)
+
+    @property
+    def new_memberships(self):
+        return self.new_claims
 
     def summary(self):
         """The figures of the report: the same for a dry run and the real run."""
-        actions = Counter(outcome.action for outcome in self.outcomes)
         figures = {
             key: value
             for key, value in super().summary().items()
             if not key.startswith("ties_") and key != "rows_repeating_a_pair"
         }
-        figures["citations_created"] += len(self.membership_citations)
         return {
             **figures,
-            "memberships_created": len(self.new_memberships),
-            "memberships_already_in_atlas": actions["confirmed"],
-            "rows_repeating_a_membership": actions["repeated"],
-            "memberships_updated": len(self.updated_memberships),
+            "memberships_created": len(self.new_claims),
+            "memberships_already_in_atlas": self.actions["confirmed"],
+            "rows_repeating_a_membership": self.actions["repeated"],
+            "memberships_updated": len(self.updated_claims),
             "rows_with_differing_dates": len(self.disagreements),
         }
 
+    def parse(self, number, cells):
+        return parse_member_row(number, cells, self.columns, self.organizations)
 
-class _MemberBook:
+    def find(self, row, places):
+        return ((row.end, places.lookup(row.end)),)
+
+    def new_book(self):
+        return _MemberBook(self)
+
+
+class _Membership:
+    """A membership as the book follows it: its values, its id (the atlas's, or once
+    written), and the row that planned it (None for one the atlas had)."""
+
+    __slots__ = ("pk", "first", "organization", "city", "role", "since", "until")
+
+    def __init__(self, pk, organization, city, role, since="", until="", first=None):
+        self.pk, self.first, self.organization, self.city = pk, first, organization, city
+        self.role, self.since, self.until = role, since, until
+
+    def instance(self):
+        return Membership(
+            pk=self.pk,
+            organization=self.organization,
+            city=self.city,
+            role=self.role,
+            since=self.since,
+            until=self.until,
+        )
+
+    def copy_to(self, membership, reason):
+        membership.since, membership.until = self.since, self.until
+
+
+class _MemberBook(_Book):
     """The city memberships of the atlas and of the plan, by (organization, city, role), so
     that a membership listed twice, or already in the atlas, is one membership citing every
     row that lists it."""
 
-    def __init__(self, source, plan):
-        self.plan = plan
-        self.source = source
-        # Values only: a full instance is loaded for the few memberships a row fills in.
+    model, citation_model = Membership, MembershipCitation
+    fields = tuple(date_fields("since", "until"))
+
+    def __init__(self, plan):
+        # A row pointing at the list's own address cites the list, not a copy of it.
+        super().__init__(plan, own_url=True)
+        # Values only: a membership a row names is followed as a _Membership from then on.
         self.existing = {}  # (organization, city, role) → (pk, since, until)
         rows = Membership.objects.filter(city__isnull=False).values_list(
             "pk", "organization_id", "city_id", "role", "since", "until"
@@ -234,16 +272,13 @@ class _MemberBook:
         for pk, organization, city, role, since, until in rows:
             self.existing[(organization, city, role)] = (pk, since, until)
         self.loaded = {}
-        self.planned = {}  # (organization, place uid, role) → (membership, first row)
+        self.planned = {}  # (organization, place uid, role) → _Membership the import creates
         # Memberships are thousands, not millions: every citation, so that the dataset's and
         # the rows' own web pages are checked against one set.
         self.cited = set(
             MembershipCitation.objects.values_list("membership_id", "source_id", "locator")
         )
-        self.url_sources = sources_by_url()
-        if source.url:
-            # A row pointing at the list's own address cites the list, not a copy of it.
-            self.url_sources.setdefault(source.url, source)
+        self.source_key = self.source.pk or "dataset"
 
     def add(self, row, place):
         """The row's Outcome: its membership of `place` planned, or found and cited."""
@@ -253,44 +288,34 @@ class _MemberBook:
             pk, since, until = self.existing[key]
             membership = self.loaded.get(pk)
             if membership is None:
-                membership = self.loaded[pk] = Membership(
-                    pk=pk,
-                    organization=organization,
-                    city=place.city,
-                    role=key[2],
-                    since=since,
-                    until=until,
+                membership = self.loaded[pk] = _Membership(
+                    pk, organization, place.city, key[2], since, until
                 )
             outcome = Outcome(row.number, "confirmed", f"already in the atlas as membership {pk}")
         elif key in self.planned:
-            membership, first = self.planned[key]
-            outcome = Outcome(row.number, "repeated", f"same membership as row {first}")
+            membership = self.planned[key]
+            outcome = Outcome(row.number, "repeated", f"same membership as row {membership.first}")
         else:
-            membership = Membership(organization=organization, city=place.city, role=key[2])
-            self.planned[key] = (membership, row.number)
-            self.plan.new_memberships.append(membership)
+            membership = _Membership(None, organization, place.city, key[2], first=row.number)
+            self.planned[key] = membership
+            self._create(membership)
             outcome = Outcome(row.number, "created")
-        self._cite(membership, self.source, row.locator or f"row {row.number}")
+        locator = row.locator or f"row {row.number}"
+        self._cite_once(membership, self.source_key, self.source, locator)
         if row.source_url:
-            self._cite_url(membership, row.source_url, row.locator)
+            source_key, source = self._web_source(row.source_url)
+            if source_key is not None:
+                self._cite_once(membership, source_key, source, row.locator)
         conflicts = self._fill(membership, row)
         if conflicts:
             self.plan.disagreements.append((row.number, "; ".join(conflicts)))
             outcome.detail = "; ".join(filter(None, [outcome.detail, *conflicts]))
         return outcome
 
-    def _cite(self, membership, source, locator):
-        key = (membership.pk or id(membership), source.pk or id(source), locator)
+    def _cite_once(self, membership, source_key, source, locator):
+        key = (membership if membership.first is not None else membership.pk, source_key, locator)
         if key not in self.cited:
             self.cited.add(key)
-            self.plan.membership_citations.append(
-                MembershipCitation(membership=membership, source=source, locator=locator)
-            )
-
-    def _cite_url(self, membership, url, locator):
-        """Cite the row's own web page, a Source of its own found or planned by address."""
-        source, _is_new = web_source(url, self.url_sources, self.plan, self.source)
-        if source is not self.source:
             self._cite(membership, source, locator)
 
     def _fill(self, membership, row):
@@ -309,62 +334,48 @@ class _MemberBook:
                 f"since {row.since or before[0]} and until {row.until or before[1]} would end "
                 "the membership before it began, kept its dates"
             )
-        elif membership.pk and membership not in self.plan.updated_memberships:
-            self.plan.updated_memberships.append(membership)
+        else:
+            self._touch(membership)
         return conflicts
-
-    def finish(self):
-        """Swap the value-only memberships a row fills in for full ones, so the history is
-        whole."""
-
-        def copy(light, membership):
-            membership.since, membership.until = light.since, light.until
-
-        load_full(Membership, self.plan.updated_memberships, copy)
 
 
 def build_member_plan(
-    table, columns, source, *, source_is_new=False, skip_bad_rows=False, progress=False
+    table,
+    columns,
+    source,
+    *,
+    source_is_new=False,
+    skip_bad_rows=False,
+    progress=None,
+    count=True,
 ):
-    """Decide, without writing anything, what importing the member list `table` does."""
-    plan = MembershipPlan.for_table(
-        table, source, source_is_new=source_is_new, skip_bad_rows=skip_bad_rows
+    """Decide, without writing anything, what importing the member list `table` does.
+    Without `count` the rows' memberships are left to apply_members, which counts them as it
+    writes."""
+    plan = MembershipPlan(
+        table,
+        columns,
+        source,
+        organizations=Organizations(),
+        source_is_new=source_is_new,
+        skip_bad_rows=skip_bad_rows,
     )
-    organizations = Organizations()
-
-    def read_row(number, cells, places):
-        row = parse_member_row(number, cells, columns, organizations)
-        return row, ((row.end, places.lookup(row.end)),)
-
-    book = _MemberBook(source, plan)
-    return plan_rows(plan, table, read_row, book, progress=progress)
+    return plan_rows(plan, progress=progress, count=count)
 
 
 # Writing ------------------------------------------------------------------------------------
 
 
 def change_reason_for(plan):
-    return f"import_memberships: {plan.table_name} ({plan.rows} rows)"
+    return plan.default_reason()
 
 
-def apply_members(plan, user=None, change_reason=None, progress=False):
-    """Write what `plan` says in one transaction, with edit history attributed to `user`:
-    sources and cities through apply_import (the plan holds no ties), then the memberships
-    and their citations. Refuses, like apply_import, a plan with rejected rows unless built
+def apply_members(plan, user=None, change_reason=None, progress=None):
+    """Write what `plan` says as apply_import writes a tie plan: the sources and cities, then
+    the memberships and their citations a batch of rows at a time, with edit history
+    attributed to `user`. Refuses, like apply_import, a plan with rejected rows unless built
     to skip them, and a plan applied before."""
-    reason = change_reason or change_reason_for(plan)
-    history = history_options(plan, user, reason)
-    try:
-        with transaction.atomic():
-            apply_import(plan, user=user, change_reason=reason, progress=progress)
-            new, updated = plan.new_memberships, plan.updated_memberships
-            fields = date_fields("since", "until")
-            write_dated(Membership, new, updated, fields, history, timezone.now())
-            bulk_create_with_history(plan.membership_citations, MembershipCitation, **history)
-    except Exception:
-        plan.applied = False  # rolled back: nothing of it was written
-        raise
-    return ImportResult(written=plan.summary(), change_reason=reason)
+    return apply_import(plan, user=user, change_reason=change_reason, progress=progress)
 
 
 def run_member_import(
@@ -378,23 +389,20 @@ def run_member_import(
     skip_bad_rows=False,
     dry_run=False,
     user=None,
-    progress=False,
+    progress=None,
 ):
-    """Read, plan and (unless `dry_run`) apply in one transaction. Returns the plan.
+    """Read, plan and (unless `dry_run`) apply, a batch of rows at a time. Returns the plan.
 
     Raises ImportFileError for a file that cannot be read, ImportRejected when rows are bad
     and `skip_bad_rows` is off (nothing is written then)."""
     table = read_table(data, name=name, delimiter=delimiter)
     columns = resolve_member_mapping(table.header, mapping)
-    return run_plan(
+    plan = MembershipPlan(
         table,
         columns,
         source,
-        build=build_member_plan,
-        apply=apply_members,
-        dry_run=dry_run,
-        user=user,
-        progress=progress,
+        organizations=Organizations(),
         source_is_new=source_is_new,
         skip_bad_rows=skip_bad_rows,
     )
+    return run_plan(plan, dry_run=dry_run, user=user, progress=progress)

@@ -1182,3 +1182,6 @@ class AtlasVersion(models.Model):
 
     def __str__(self):
         return f"version {self.counter} of {self.changed_at:%Y-%m-%d %H:%M:%S}"
+
+
+from .jobs import ImportJob  # noqa: E402, F401 (the import jobs, in a module of their own)

@@ -46,8 +46,9 @@ from django.utils.http import http_date
 
 # The apps whose tables make up the atlas: writes to them change what pages show.
 ATLAS_APPS = ("cities", "partnerships")
-# Tables whose writes change no public answer: the version itself and the partners' keys.
-NOT_ATLAS = {"partnerships_atlasversion", "partnerships_apikey"}
+# Tables whose writes change no public answer: the version itself, the partners' keys and
+# the import jobs' progress (which the rows they write move on anyway).
+NOT_ATLAS = {"partnerships_atlasversion", "partnerships_apikey", "partnerships_importjob"}
 
 VERSION_TABLE = "partnerships_atlasversion"
 TRIGGER = "atlas_version_bump"
@@ -91,7 +92,13 @@ def install_version_triggers(using=DEFAULT_DB_ALIAS, **kwargs):
     tables = [table for table in atlas_tables() if table in existing]
     quote = connection.ops.quote_name
     with transaction.atomic(using=using), connection.cursor() as cursor:
+        left_out = [table for table in NOT_ATLAS if table in existing]
         if connection.vendor == "sqlite":
+            for table in left_out:
+                for event in ("INSERT", "UPDATE", "DELETE"):
+                    cursor.execute(
+                        f"DROP TRIGGER IF EXISTS {quote(f'{TRIGGER}_{table}_{event.lower()}')}"
+                    )
             for table in tables:
                 for event in ("INSERT", "UPDATE", "DELETE"):
                     name = quote(f"{TRIGGER}_{table}_{event.lower()}")
@@ -102,6 +109,8 @@ def install_version_triggers(using=DEFAULT_DB_ALIAS, **kwargs):
                     )
         elif connection.vendor == "postgresql":
             cursor.execute(POSTGRES_FUNCTION)
+            for table in left_out:
+                cursor.execute(f"DROP TRIGGER IF EXISTS {TRIGGER} ON {quote(table)}")
             for table in tables:
                 cursor.execute(f"DROP TRIGGER IF EXISTS {TRIGGER} ON {quote(table)}")
                 cursor.execute(

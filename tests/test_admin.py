@@ -24,6 +24,7 @@ from partnerships.models import (
     Correction,
     Event,
     EventCitation,
+    ImportJob,
     Initiative,
     InitiativeCitation,
     Membership,
@@ -54,7 +55,8 @@ CURATED_APPS = ("cities", "partnerships")
 # public pages (tests/test_corrections.py): listed in the admin, never typed in.
 DERIVED = {SearchName, SlugRedirect, NotDuplicate, Correction}
 # The atlas version only moves with writes (partnerships/readcache.py); nobody edits it.
-NOT_CURATED = {ApiKey, AtlasVersion, *DERIVED}
+# Import jobs are the machinery of background imports, shown on the import's own page.
+NOT_CURATED = {ApiKey, AtlasVersion, ImportJob, *DERIVED}
 REGISTERED = sorted(
     (
         model

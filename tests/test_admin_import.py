@@ -1,17 +1,21 @@
-"""Importing ties from the admin: upload, the dry-run report, confirm; bad files refused."""
+"""Importing ties from the admin: upload, the dry-run report, confirm (the import then runs in
+the background: tests/test_import_jobs.py); bad files refused."""
 
 import csv
 import html
 import io
 
 import pytest
+from django.contrib.admin.models import LogEntry
 from django.contrib.auth.models import Permission
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from cities.models import AlternateName, City, CityCitation, Source
 from partnerships import forms as admin_forms
-from partnerships.models import Tie, TieCitation
+from partnerships import jobs
+from partnerships.admin_views import run_job
+from partnerships.models import ImportJob, Tie, TieCitation
 from tests.conftest import make_city, make_source, make_user
 
 pytestmark = pytest.mark.django_db
@@ -63,6 +67,23 @@ def researcher_client(client, researcher):
     return client
 
 
+@pytest.fixture
+def confirm(client, monkeypatch, django_capture_on_commit_callbacks):
+    """Post a confirmation, then run the job it queued as its detached runner would
+    (manage.py run_import_job). Answers the confirmation's response."""
+    started = []
+    monkeypatch.setattr(jobs, "launch", started.append)
+
+    def post(data):
+        with django_capture_on_commit_callbacks(execute=True):
+            response = client.post(CONFIRM, data)
+        while started:
+            run_job(started.pop(0).pk)
+        return response
+
+    return post
+
+
 def test_the_preview_shows_what_the_import_would_do_and_writes_nothing(researcher_client, yokohama):
     before = counts()
     response = post_file(researcher_client)
@@ -84,20 +105,29 @@ def test_the_preview_shows_what_the_import_would_do_and_writes_nothing(researche
 
 
 def test_confirm_writes_exactly_what_the_preview_said_in_the_name_of_the_user(
-    researcher_client, researcher, yokohama
+    researcher_client, researcher, yokohama, confirm
 ):
     preview = post_file(researcher_client)
     before = counts()
     shown = figures(preview)
 
-    response = researcher_client.post(CONFIRM, {"token": preview.context["token"]}, follow=True)
+    response = confirm({"token": preview.context["token"]})
 
-    # The list then shows what the import wrote: its two new ties, not the whole atlas.
-    assert response.redirect_chain[-1][0].startswith(
+    # The import's page says what it wrote and links to it: its two new ties, not the whole
+    # atlas.
+    job = ImportJob.objects.get()
+    assert response.url == job.get_absolute_url()
+    page = researcher_client.get(response.url)
+    assert shows(page, "Imported ties.csv: 2 ties and 2 cities created, 1 cities matched")
+    assert dict(page.context["figures"]) == shown
+    listed = researcher_client.get(page.context["link"])
+    assert page.context["link"].startswith(
         reverse("admin:partnerships_tie_changelist") + "?imported="
     )
-    assert response.context["cl"].result_count == 2
-    assert shows(response, "Imported ties.csv: 2 ties and 2 cities created, 1 cities matched")
+    assert listed.context["cl"].result_count == 2
+    logged = LogEntry.objects.get()
+    assert (logged.user, logged.object_repr) == (researcher, str(Source.objects.get()))
+    assert logged.change_message.startswith("Imported ties.csv: 2 ties")
     after = counts()
     assert after["Tie"][0] - before["Tie"][0] == shown["ties created"]
     assert after["City"][0] - before["City"][0] == shown["cities created"]
@@ -124,38 +154,38 @@ def test_confirm_writes_exactly_what_the_preview_said_in_the_name_of_the_user(
     assert counts() == after
 
 
-def test_a_second_import_of_the_same_file_creates_nothing(researcher_client, yokohama):
+def test_a_second_import_of_the_same_file_creates_nothing(researcher_client, yokohama, confirm):
     first = post_file(researcher_client)
-    researcher_client.post(CONFIRM, {"token": first.context["token"]})
+    confirm({"token": first.context["token"]})
     before = counts()
 
     second = post_file(researcher_client)
     shown = figures(second)
     assert (shown["ties created"], shown["cities created"], shown["citations added"]) == (0, 0, 0)
     assert shown["rows confirming a tie already in the atlas"] == 3
-    researcher_client.post(CONFIRM, {"token": second.context["token"]})
+    confirm({"token": second.context["token"]})
     assert {k: v[0] for k, v in counts().items()} == {k: v[0] for k, v in before.items()}
 
 
 def test_a_change_to_the_atlas_after_the_preview_is_shown_before_anything_is_written(
-    researcher_client, yokohama
+    researcher_client, yokohama, confirm
 ):
     preview = post_file(researcher_client)
     make_city(name="Lyon", country="FR", latitude=45.76, longitude=4.83)
     before = counts()
 
-    response = researcher_client.post(CONFIRM, {"token": preview.context["token"]})
+    response = researcher_client.get(confirm({"token": preview.context["token"]}).url)
 
     assert shows(response, "The atlas changed since the preview you confirmed")
     assert figures(response)["cities created"] == 1
     assert counts() == before
-    researcher_client.post(CONFIRM, {"token": response.context["token"]})
+    confirm({"job": response.context["job"].pk})
     assert Tie.objects.count() == 2
     assert City.objects.filter(name="Lyon").count() == 1
 
 
 def test_bad_rows_are_listed_and_nothing_is_imported_unless_good_rows_only(
-    researcher_client, yokohama
+    researcher_client, yokohama, confirm
 ):
     lines = [
         *ROWS,
@@ -182,24 +212,30 @@ def test_bad_rows_are_listed_and_nothing_is_imported_unless_good_rows_only(
     ]
     assert counts() == before
 
-    researcher_client.post(CONFIRM, {"token": preview.context["token"], "skip_bad_rows": "1"})
+    page = researcher_client.get(
+        confirm({"token": preview.context["token"], "skip_bad_rows": "1"}).url
+    )
     assert Tie.objects.count() == 2
     assert not City.objects.filter(name="Kobe").exists()
+    assert page.context["rejected"] == [
+        [5, "The first city's name (column city1) is empty."],
+        [6, "Latitude “north” (column lat1) is not a number."],
+    ]
 
 
 def test_good_rows_only_ticked_on_upload_offers_the_confirmation_at_once(
-    researcher_client, yokohama
+    researcher_client, yokohama, confirm
 ):
     lines = [*ROWS, "Yokohama,Japan,35.44,139.64,Yokohama,Japan,35.44,139.64"]
     preview = post_file(researcher_client, lines, skip_bad_rows="on")
     assert shows(preview, "These rows will be left out; the others will be imported.")
     assert shows(preview, "a city cannot be tied to itself")
     assert shows(preview, "Confirm the import, leaving out 1 rejected rows")
-    researcher_client.post(CONFIRM, {"token": preview.context["token"]})
+    confirm({"token": preview.context["token"]})
     assert Tie.objects.count() == 2
 
 
-def test_another_layout_with_a_mapping_and_a_new_source(researcher_client, researcher):
+def test_another_layout_with_a_mapping_and_a_new_source(researcher_client, researcher, confirm):
     lines = [
         "item,itemLabel,countryLabel,partnerLabel,partnerCountryLabel,kind,start",
         "Q38283,Yokohama,Japan,Odesa,Ukraine,sister city,1965",
@@ -215,7 +251,7 @@ def test_another_layout_with_a_mapping_and_a_new_source(researcher_client, resea
         source_url="https://query.wikidata.org/",
     )
     assert shows(preview, "bodies” (wikidata-2026, a new source)")
-    researcher_client.post(CONFIRM, {"token": preview.context["token"]})
+    confirm({"token": preview.context["token"]})
 
     tie = Tie.objects.get()
     assert (tie.kind, tie.start) == ("sister", "1965")
@@ -225,11 +261,11 @@ def test_another_layout_with_a_mapping_and_a_new_source(researcher_client, resea
     assert source.history.get().history_user == researcher
 
 
-def test_the_kind_chosen_applies_to_rows_that_state_none(researcher_client, yokohama):
+def test_the_kind_chosen_applies_to_rows_that_state_none(researcher_client, yokohama, confirm):
     source = make_source(slug="yokohama-list", title="Yokohama's partners")
     preview = post_file(researcher_client, kind="partner", source_slug=source.slug)
     assert shows(preview, "Yokohama's partners” (yokohama-list)")
-    researcher_client.post(CONFIRM, {"token": preview.context["token"]})
+    confirm({"token": preview.context["token"]})
     assert set(Tie.objects.values_list("kind", flat=True)) == {"partner"}
     assert set(TieCitation.objects.values_list("source", flat=True)) == {source.pk}
 
@@ -339,13 +375,14 @@ def test_cancel_discards_the_waiting_file(researcher_client, yokohama):
     assert not Tie.objects.exists()
 
 
-def test_another_users_preview_cannot_be_confirmed(client, researcher, yokohama):
+def test_another_users_preview_cannot_be_confirmed(client, researcher, yokohama, confirm):
     client.force_login(researcher)
     token = post_file(client).context["token"]
     other = make_user("Editor")
     client.force_login(other)
-    client.post(CONFIRM, {"token": token})
+    confirm({"token": token})
     assert not Tie.objects.exists()
+    assert not ImportJob.objects.exists()
 
 
 def test_importing_needs_the_right_to_add_ties(client):

@@ -1,23 +1,31 @@
-"""Bulk import of ties: layouts, reconciliation, bad rows, dry run, repeat runs, real data."""
+"""Bulk import of ties: layouts, reconciliation, bad rows, dry run, repeat runs, real data,
+and the batches it writes in: bounded memory, other writers between them, resuming."""
 
 import csv
+import gc
 import io
 import json
+import threading
+import tracemalloc
 from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import connections, transaction
 
 from cities.models import AlternateName, City, CityCitation, Source
+from partnerships import importing
 from partnerships.importing import (
     ImportRejected,
+    Progress,
     apply_import,
     build_import_plan,
     dataset_source,
     read_table,
     resolve_mapping,
+    run_import,
 )
-from partnerships.models import Tie, TieCitation
+from partnerships.models import ImportJob, Tie, TieCitation
 from tests.conftest import make_city, make_source, make_tie, make_user
 
 pytestmark = pytest.mark.django_db
@@ -339,8 +347,8 @@ def test_planning_reads_the_database_in_a_fixed_number_of_queries(
         return build_import_plan(table, resolve_mapping(table.header), source)
 
     for n in (2, 40):
-        # alternate names; the gazetteer's search names; cities; ties; the source's tie
-        # citations; sources with an address; the source's city citations.
+        # alternate names; the gazetteer's search names; cities; the source's city
+        # citations; ties; the source's tie citations; sources with an address.
         with django_assert_num_queries(7):
             assert plan(n).summary()["ties_created"] == n
 
@@ -445,3 +453,159 @@ def test_an_unstated_kind_confirms_a_twinning_but_not_a_memorandum(tmp_path):
         "mou",
         "unspecified",
     ]
+
+
+# Batches: bounded memory, other writers between batches, an import resumed ------------------
+
+
+def generated_rows(n, pool=120):
+    """A file of `n` rows tying `pool` cities far apart from one another, each row a pair of
+    its own, except that a row in 25 lists from the other end the pair of the row 10 above,
+    and a row in 40 (from the 80th on) says sister for the pair of the row 45 above."""
+    places = [(f"Town {i}", -60 + (i // 12) * 10, -170 + (i % 12) * 25) for i in range(pool)]
+    pairs = [(a, b) for a in range(pool) for b in range(a + 1, pool)]
+    chosen, lines = [], [f"{HEADER},kind"]
+    for i in range(n):
+        kind = ""
+        if i % 25 == 24:
+            b, a = chosen[i - 10]
+        elif i % 40 == 39 and i >= 45:
+            (a, b), kind = chosen[i - 45], "sister"
+        else:
+            a, b = pairs[i]
+        chosen.append((a, b))
+        (name_a, lat_a, lng_a), (name_b, lat_b, lng_b) = places[a], places[b]
+        lines.append(f"{name_a},Japan,{lat_a},{lng_a},{name_b},Japan,{lat_b},{lng_b},{kind}")
+    return lines
+
+
+def elsewhere(work):
+    """What `work()` gives on another database connection: a thread has its own."""
+    found = {}
+
+    def target():
+        try:
+            found["value"] = work()
+        except Exception as error:  # noqa: BLE001 - handed back to the test
+            found["error"] = error
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join(30)
+    if "error" in found:
+        raise found["error"]
+    return found["value"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_each_batch_is_committed_on_its_own_so_other_writers_get_through(tmp_path, monkeypatch):
+    monkeypatch.setattr(importing, "BATCH_ROWS", 40)
+    monkeypatch.setattr(Progress, "REPORT_SECONDS", 0)
+    path = write(tmp_path, generated_rows(150))
+    between = []
+
+    def report(phase, done, total, unit):
+        # Told after each batch is written: another connection sees it, and may write.
+        if phase == "Writing ties" and 0 < done < total:
+            between.append(elsewhere(lambda: (Tie.objects.count(), make_source().history.count())))
+
+    run_import(path, progress=Progress(report=report))
+
+    # Batches of 40 rows: 3 written before the last, each seen at once from elsewhere (rows
+    # listing a pair again add no tie), and a write from elsewhere went through after each.
+    assert between == [(39, 1), (76, 1), (114, 1)]
+    assert Tie.objects.count() == 142
+
+
+def test_an_import_stopped_half_way_is_completed_by_running_the_file_again(tmp_path, monkeypatch):
+    monkeypatch.setattr(importing, "BATCH_ROWS", 40)
+    path = write(tmp_path, generated_rows(150))
+    planned = run_import(path, dry_run=True).summary()
+    write_batch = importing.write_batch
+    written = []
+
+    def fail_third(book, batch, **options):
+        written.append(batch)
+        if len(written) == 3:
+            raise RuntimeError("the server went away")
+        write_batch(book, batch, **options)
+
+    monkeypatch.setattr(importing, "write_batch", fail_third)
+    with pytest.raises(RuntimeError, match="went away"):
+        run(path)
+
+    # The cities and the first two batches of ties are written, whole; the third is not.
+    assert City.objects.count() == planned["cities_created"]
+    assert Tie.objects.count() == 76
+    job = ImportJob.objects.get()
+    assert (job.status, job.is_active) == ("failed", False)  # the lock is free again
+
+    monkeypatch.setattr(importing, "write_batch", write_batch)
+    output = run(path)
+
+    assert "0 were created" in output.splitlines()[1]  # the cities: all there already
+    tie_citations = planned["citations_created"] - planned["cities_created"]
+    assert {
+        "cities": City.objects.count(),
+        "ties": Tie.objects.count(),
+        "tie citations": TieCitation.objects.count(),
+        "alternate names": AlternateName.objects.count(),
+        "sister ties": Tie.objects.filter(kind="sister").count(),
+    } == {
+        "cities": planned["cities_created"],
+        "ties": planned["ties_created"],
+        "tie citations": tie_citations,
+        "alternate names": planned["alternate_names_created"],
+        "sister ties": 2,  # one stated in the batch after its tie's, one in the failed one
+    }
+    # Every record created has its creation in the edit history.
+    for model in (City, Tie, TieCitation, CityCitation, Source):
+        assert model.history.filter(history_type="+").count() == model.objects.count()
+    before = counts()
+    assert "0 were created" in run(path)
+    assert counts() == before
+
+
+def test_a_kind_stated_in_a_later_batch_is_written_as_a_change_of_the_tie(tmp_path, monkeypatch):
+    monkeypatch.setattr(importing, "BATCH_ROWS", 2)
+    lines = [
+        f"{HEADER},kind",
+        "Yokohama,Japan,35.44,139.64,Lyon,France,45.77,4.84,",
+        "Yokohama,Japan,35.44,139.64,Odesa,Ukraine,46.48,30.73,",
+        "Lyon,France,45.77,4.84,Yokohama,Japan,35.44,139.64,sister",
+    ]
+    plan = run_import(write(tmp_path, lines))
+
+    tie = Tie.objects.get(kind="sister")
+    assert [o.action for o in plan.outcomes] == ["created", "created", "repeated"]
+    assert [r.history_type for r in tie.history.order_by("history_id")] == ["+", "~"]
+    assert plan.summary()["ties_updated"] == 0  # a tie of this import, not of the atlas
+
+
+def test_memory_grows_far_less_than_the_file(tmp_path):
+    """Peak Python allocations of importing N and 4N rows: the rows, their ties, citations
+    and history are held a batch at a time, so the larger file costs little more."""
+
+    def peak(n):
+        path = write(tmp_path, generated_rows(n), name=f"rows-{n}.csv")
+        gc.collect()
+        tracemalloc.start()
+        try:
+            with transaction.atomic():
+                run_import(path)
+                created = Tie.history.filter(history_type="+").count()
+                assert created == Tie.objects.count() > n * 0.9
+                transaction.set_rollback(True)  # the next import starts from the same atlas
+        finally:
+            _current, top = tracemalloc.get_traced_memory()
+            tracemalloc.stop()
+        return top
+
+    peak(100)  # what the first import of a process allocates once (caches, lazy imports)
+    small, large = peak(1000), peak(4000)
+    # Were the rows' records held for the whole file, four times the rows would take about
+    # four times the memory; a batch at a time, what grows is the index of the pairs seen
+    # (a few hundred bytes a row).
+    assert large / small < 2, (small, large)

@@ -1,13 +1,25 @@
 """What the import commands (import_ties, import_memberships) share: their common options,
-running an import with the user and source the options name, and the report's lines."""
+running an import with the user and source the options name, and the report's lines.
+
+A real run takes the import lock (partnerships.jobs) for its whole run, through a job row that
+also shows its progress in the admin: a second import, from a shell or the admin, is refused
+with a message naming the one that runs."""
 
 import sys
+from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
 from cities.management.users import history_user
 from cities.models import SourceKind
-from partnerships.importing import ImportFileError, ImportRejected, parse_mapping, write_report
+from partnerships.importing import (
+    ImportFileError,
+    ImportRejected,
+    Progress,
+    parse_mapping,
+    write_report,
+)
+from partnerships.jobs import RESUME, ImportBusy, ImportJob, JobLost, JobStatus, runner_name
 
 
 class ImportCommand(BaseCommand):
@@ -17,6 +29,8 @@ class ImportCommand(BaseCommand):
 
     # What a cross-border match adds to the Flagged line, if anything.
     flagged_detail = ""
+    # What the import adds (partnerships.jobs.JobKind), for its job row.
+    job_kind = None
 
     def add_file_options(self, parser, fields, example):
         """The file, and --map and --delimiter for its layout; `fields` are the layout's,
@@ -74,10 +88,21 @@ class ImportCommand(BaseCommand):
 
     def run_import(self, options, source_for, run):
         """Run the import: `source_for(options)` gives (source, is_new), `run(file, **options)`
-        plans and (unless a dry run) applies it. Reports; returns (plan, user)."""
+        plans and (unless a dry run) applies it, holding the import lock. Reports; returns
+        (plan, user)."""
         user = history_user(options["user"])
+        job = None
         try:
             source, source_is_new = source_for(options)
+            if not options["dry_run"]:
+                job = ImportJob.objects.open(
+                    kind=self.job_kind,
+                    status=JobStatus.RUNNING,
+                    file_name=Path(options["file"]).name[:255],
+                    curator=user,
+                    started_from=self.__module__.rpartition(".")[2],
+                    runner=runner_name(),
+                )
             plan = run(
                 options["file"],
                 mapping=parse_mapping(options["mapping"]),
@@ -87,13 +112,28 @@ class ImportCommand(BaseCommand):
                 skip_bad_rows=options["skip_bad_rows"],
                 dry_run=options["dry_run"],
                 user=user,
-                progress=sys.stderr.isatty(),
+                progress=Progress(bar=sys.stderr.isatty(), report=job and job.beat),
             )
-        except ImportFileError as error:
+        except ImportBusy as error:
             raise CommandError(str(error)) from None
-        except ImportRejected as error:
-            self.report(error.plan, options)
+        except JobLost:
+            raise CommandError(
+                "The import was taken for dead (it was not heard from for too long) and "
+                f"stopped. {RESUME}"
+            ) from None
+        except (ImportFileError, ImportRejected) as error:
+            if job is not None:
+                job.finish(JobStatus.FAILED, error=f"Nothing was imported: {error}")
+            if isinstance(error, ImportRejected):
+                self.report(error.plan, options)
             raise CommandError(str(error)) from None
+        except BaseException as error:
+            # Interrupted, or a batch failed: the batches before it stay written.
+            if job is not None:
+                job.finish(JobStatus.FAILED, error=f"The import stopped: {error!r}. {RESUME}")
+            raise
+        if job is not None:
+            job.finish(JobStatus.DONE, summary=plan.summary())
         self.report(plan, options)
         return plan, user
 

@@ -4,6 +4,7 @@ from partnerships.importing_members import (
     member_source,
     run_member_import,
 )
+from partnerships.jobs import JobKind
 from partnerships.management.importcommand import ImportCommand
 
 
@@ -15,6 +16,7 @@ class Command(ImportCommand):
         "matches them and created only when nothing matches; a membership already recorded is "
         "cited, not repeated. Every membership cites the source with its row number."
     )
+    job_kind = JobKind.MEMBERSHIP
 
     def add_arguments(self, parser):
         self.add_file_options(parser, FIELDS, "city=Member,organization=Network")

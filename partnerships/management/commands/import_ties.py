@@ -3,6 +3,7 @@ from functools import partial
 from cities.linking import link_cities
 from cities.models import City
 from partnerships.importing import FIELDS, dataset_source, run_import
+from partnerships.jobs import JobKind
 from partnerships.management.importcommand import ImportCommand
 from partnerships.models import TieKind
 
@@ -15,6 +16,7 @@ class Command(ImportCommand):
         "is created only when nothing matches. Every tie cites the source with its row number."
     )
     flagged_detail = " (the same coordinates under another country code)"
+    job_kind = JobKind.TIE
 
     def add_arguments(self, parser):
         self.add_file_options(parser, FIELDS, "city1=item1Label,country1=country1Label")
