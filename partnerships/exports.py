@@ -199,7 +199,9 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def as_text_cell(value):
-    return "'" + value if value and value.startswith(FORMULA_STARTS) else value
+    # Text that already starts with apostrophes before such a character gets one more, so
+    # that taking one off on import always gives the text back.
+    return "'" + value if value and value.lstrip("'").startswith(FORMULA_STARTS) else value
 
 
 def _csv_lines(ties):

@@ -377,7 +377,15 @@ def _cell(cells, columns, name):
     spot = columns.get(name)
     if spot is None or spot[0] >= len(cells):
         return ""
-    return (cells[spot[0]] or "").strip()
+    return as_written((cells[spot[0]] or "").strip())
+
+
+def as_written(value):
+    """A cell as it was before the export guarded it against spreadsheets: an apostrophe
+    before a leading =, +, -, @ (exports.as_text_cell) is taken off again."""
+    if value.startswith("'") and value.lstrip("'").startswith(("=", "+", "-", "@", "\t", "\r")):
+        return value[1:]
+    return value
 
 
 def _number(text, column, low, high, label):

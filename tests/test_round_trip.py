@@ -131,3 +131,13 @@ def test_the_csv_export_reimports_into_an_empty_atlas_with_kinds_dates_and_statu
         f"row {n}" for n in range(2, len(atlas) + 2)
     )
     assert {c.source for t in Tie.objects.all() for c in t.citations.all()} == {export}
+
+
+@pytest.mark.parametrize(
+    "text", ["=1+1", "+Town", "-0100", "@home", "'=quoted", "''+twice", "'plain", "plain", ""]
+)
+def test_a_cell_guarded_against_spreadsheets_reads_back_as_it_was(text):
+    from partnerships.exports import as_text_cell
+    from partnerships.importing import as_written
+
+    assert as_written(as_text_cell(text)) == text
