@@ -49,10 +49,7 @@ DEBUG = envbool("DEBUG", True)
 _DEV_SECRET = "dev-only-insecure-secret-key-change-me"
 SECRET_KEY = os.environ.get("SECRET_KEY", _DEV_SECRET if DEBUG else "")
 if not DEBUG and (
-    not SECRET_KEY
-    or SECRET_KEY == _DEV_SECRET
-    or len(SECRET_KEY) < 50
-    or len(set(SECRET_KEY)) < 20
+    not SECRET_KEY or SECRET_KEY == _DEV_SECRET or len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 20
 ):
     raise ImproperlyConfigured(
         "SECRET_KEY must be set to a random value of at least 50 characters, 20 of them "
