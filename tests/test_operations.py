@@ -24,10 +24,11 @@ def test_healthz_answers_without_touching_the_database(client, django_assert_num
 def test_readyz_checks_the_database_and_the_cache(client, monkeypatch):
     assert client.get("/readyz").json() == {"status": "ready"}
 
-    def broken(*args, **kwargs):
-        raise ConnectionError("cache down")
+    class Unreachable:
+        def set(self, *args, **kwargs):
+            raise ConnectionError("cache down")
 
-    monkeypatch.setattr("partnerships.operations.cache.set", broken)
+    monkeypatch.setattr("partnerships.operations.cache", Unreachable())
     response = client.get("/readyz")
     assert response.status_code == 503
     assert response.json() == {"status": "unavailable", "failed": {"cache": "ConnectionError"}}
