@@ -344,6 +344,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "partnerships.api.request_conventions",
+    ],
     "ENUM_NAME_OVERRIDES": {
         "VerificationEnum": "cities.models.Verification",
         "SourceKindEnum": "cities.models.SourceKind",

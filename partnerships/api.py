@@ -49,6 +49,7 @@ from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from cities.dates import validate_edtf
 from cities.models import City, CityCitation, SlugRedirect, Source, Theme
 from cities.serializers import SourceSerializer, ThemeSerializer
 
@@ -87,6 +88,7 @@ from .serializers import (
     CityWithFiguresSerializer,
     ComparisonSerializer,
     ErrorSerializer,
+    KnownFieldsOnly,
     EventSerializer,
     InitiativeSerializer,
     MembershipCitationSerializer,
@@ -122,6 +124,19 @@ def _field_errors(data):
     return {"non_field_errors": _messages(data)}
 
 
+# Codes of errors that name something which does not exist: a record by slug or id, a city
+# by name, a list position. The request was well formed; the answer's `code` says so.
+UNKNOWN_REFERENCE_CODES = frozenset({"does_not_exist", "unknown_slug", "unknown_reference"})
+
+
+def _codes(value):
+    if isinstance(value, dict):
+        return [c for v in value.values() for c in _codes(v)]
+    if isinstance(value, list):
+        return [c for v in value for c in _codes(v)]
+    return [value]
+
+
 def exception_handler(exc, context):
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(as_field_errors(exc))
@@ -133,9 +148,11 @@ def exception_handler(exc, context):
     if isinstance(exc, exceptions.ValidationError):
         errors = _field_errors(exc.detail)
         messages = [m for ms in errors.values() for m in ms]
+        codes = _codes(exc.get_codes())
+        unknown = bool(codes) and all(code in UNKNOWN_REFERENCE_CODES for code in codes)
         body = {
             "status": response.status_code,
-            "code": "invalid",
+            "code": "unknown_reference" if unknown else "invalid",
             "detail": messages[0] if len(messages) == 1 else "Fix the problems listed in errors.",
             "errors": errors,
         }
@@ -149,6 +166,44 @@ def exception_handler(exc, context):
     body.update(getattr(exc, "extra", {}))
     response.data = body
     return response
+
+
+# Every text the API reads may hold any character but NUL, which PostgreSQL refuses in text
+# and the API answers with 400 (partnerships/operations.py). ECMA-262 syntax, as OpenAPI asks.
+NO_NUL = "^[^\\u0000]*$"
+
+
+def _refuse_nul(schema):
+    if not isinstance(schema, dict):
+        return
+    if schema.get("type") == "string" and "enum" not in schema and "pattern" not in schema:
+        schema["pattern"] = NO_NUL
+    for key in ("items", "additionalProperties"):
+        _refuse_nul(schema.get(key))
+    for key in ("properties",):
+        for child in (schema.get(key) or {}).values():
+            _refuse_nul(child)
+    for key in ("allOf", "anyOf", "oneOf"):
+        for child in schema.get(key) or []:
+            _refuse_nul(child)
+
+
+def request_conventions(result, generator, request, public):
+    """drf-spectacular postprocessing hook for what holds across the API's requests: text
+    holds no NUL character (parameters in the address, and the request bodies' components),
+    and an optional query parameter left empty (`?kind=&page=`, as HTML forms send them)
+    counts as not given."""
+    for operations in result.get("paths", {}).values():
+        for operation in operations.values():
+            for parameter in operation.get("parameters", []):
+                if parameter.get("in") in ("query", "path"):
+                    _refuse_nul(parameter.get("schema"))
+                if parameter.get("in") == "query" and not parameter.get("required"):
+                    parameter["allowEmptyValue"] = True
+    for name, schema in result.get("components", {}).get("schemas", {}).items():
+        if name.endswith("Request"):
+            _refuse_nul(schema)
+    return result
 
 
 class ApiSchema(AutoSchema):
@@ -176,6 +231,23 @@ class ApiSchema(AutoSchema):
                     OpenApiResponse(ErrorSerializer, description=description), code
                 )
         return responses
+
+    def _map_basic_serializer(self, serializer, direction):
+        schema = super()._map_basic_serializer(serializer, direction)
+        if direction == "request" and isinstance(serializer, KnownFieldsOnly):
+            schema["additionalProperties"] = False
+        return schema
+
+    def _insert_field_validators(self, field, schema):
+        super()._insert_field_validators(field, schema)
+        if validate_edtf in getattr(field, "validators", ()):
+            # OpenAPI leaves `format` open: "edtf" names the Library of Congress's Extended
+            # Date/Time Format, which no regular expression describes whole. The empty string
+            # (date unknown) is allowed as well; the length limit is said in words, since a
+            # string of a given length is no more a date for having it.
+            schema.pop("maxLength", None)
+            schema["format"] = "edtf"
+            schema["description"] = f"{schema.get('description', '')} At most 64 characters."
 
     def get_auth(self):
         """Reads need no credentials (a partner key only raises the limit); writes need a
@@ -221,6 +293,24 @@ class StrictOrderingFilter(OrderingFilter):
                 {self.ordering_param: [f"Cannot order by {', '.join(invalid)}: use {allowed}."]}
             )
         return valid
+
+    def get_schema_operation_parameters(self, view):
+        fields = [name for name, _label in self.get_valid_fields(None, view)]
+        return [
+            {
+                "name": self.ordering_param,
+                "in": "query",
+                "required": False,
+                "description": "Fields to order by, comma-separated; `-` before a field "
+                "reverses it.",
+                "schema": {
+                    "type": "array",
+                    "items": {"type": "string", "enum": [*fields, *(f"-{f}" for f in fields)]},
+                },
+                "style": "form",
+                "explode": False,
+            }
+        ]
 
 
 class NameSearchFilter(SearchFilter):
@@ -578,6 +668,11 @@ class MembershipCitationViewSet(ApiViewMixin, WriteMixin, viewsets.ReadOnlyModel
 # Comparison ------------------------------------------------------------------------------
 
 
+# Two to four names, each with something besides spaces, and no NUL.
+_NAME = "[^,\\u0000]*[^,\\s\\u0000][^,\\u0000]*"
+COMPARE_PATTERN = f"^{_NAME}(,{_NAME}){{1,3}}$"
+
+
 class CompareView(ApiViewMixin, APIView):
     """Two to four cities side by side, as on the /compare/ page and computed by the same
     code: stated and recorded figures, ties by kind, region and decade, shared partners,
@@ -590,9 +685,9 @@ class CompareView(ApiViewMixin, APIView):
         parameters=[
             OpenApiParameter(
                 "cities",
-                str,
+                {"type": "string", "pattern": COMPARE_PATTERN},
                 required=True,
-                description="Slugs or names, comma-separated: yokohama,taipei",
+                description="Two to four slugs or names, comma-separated: yokohama,taipei",
             )
         ],
         responses={200: ComparisonSerializer},
@@ -601,7 +696,8 @@ class CompareView(ApiViewMixin, APIView):
         try:
             cities = parse_cities(request.query_params.getlist("cities"))
         except ComparisonError as error:
-            invalid = exceptions.ValidationError({"cities": error.messages})
+            code = "unknown_reference" if error.unresolved else "invalid"
+            invalid = exceptions.ValidationError({"cities": error.messages}, code=code)
             if error.suggestions:
                 invalid.extra = {"suggestions": error.suggestions}
             raise invalid from None

@@ -37,10 +37,13 @@ class ComparisonError(ValueError):
     """The `cities=` parameter cannot be compared. `messages` are sentences for the reader;
     `suggestions` maps a name that was not understood to cities it may have meant."""
 
-    def __init__(self, messages, suggestions=None):
+    def __init__(self, messages, suggestions=None, *, unresolved=False):
         super().__init__(" ".join(messages))
         self.messages = list(messages)
         self.suggestions = suggestions or {}
+        # Every problem is a name that matches no city, or several: the request was well
+        # formed, the atlas just has no one city by that name.
+        self.unresolved = unresolved
 
 
 def split_tokens(values):
@@ -83,6 +86,7 @@ def parse_cities(values):
             city = _by_name(token, messages, suggestions)
         if city is not None:
             resolved.append((token, city))
+    unresolved = len(messages)
     seen = {}
     for token, city in resolved:
         if city.pk in seen and seen[city.pk] != token:
@@ -102,7 +106,7 @@ def parse_cities(values):
     elif len(tokens) < MIN_CITIES and not messages:
         messages.append("Add at least one more city: a comparison needs two to four.")
     if messages:
-        raise ComparisonError(messages, suggestions)
+        raise ComparisonError(messages, suggestions, unresolved=unresolved == len(messages))
     return [city for _token, city in resolved]
 
 

@@ -15,6 +15,7 @@ from django.db.models import Exists, F, OuterRef, Q
 from django.utils.choices import BaseChoiceIterator
 from django.utils.safestring import mark_safe
 from django_countries import countries
+from drf_spectacular.utils import extend_schema_field
 
 from cities.models import City, Source, SourceKind, Theme
 from cities.regions import REGION_CHOICES, countries_in
@@ -107,6 +108,53 @@ class KnownSlugFilter(django_filters.CharFilter):
     field_class = KnownSlugField
 
 
+UNDATED = "unknown"
+
+
+def decade_choices():
+    """Decades from 1900 to the present, plus ties whose start is not known."""
+    this_year = datetime.date.today().year
+    decades = [(str(y), f"{y}s") for y in range(this_year // 10 * 10, 1890, -10)]
+    return [*decades, ("before-1900", "before 1900"), (UNDATED, "date unknown")]
+
+
+class KnownSlugChoiceField(django_filters.fields.ModelChoiceField):
+    """A choice of record by slug, whose unknown slug is said as KnownSlugField says it."""
+
+    def to_python(self, value):
+        try:
+            return super().to_python(value)
+        except ValidationError as error:
+            if error.code != "invalid_choice":
+                raise
+            raise ValidationError(
+                "No %(what)s has the slug “%(value)s”: check the spelling, or choose one from "
+                "the list.",
+                code="unknown_slug",
+                params={"what": self.queryset.model._meta.verbose_name, "value": value},
+            ) from None
+
+
+class KnownSlugChoiceFilter(django_filters.ModelChoiceFilter):
+    """A <select> of records by slug (`to_field_name="slug"`)."""
+
+    field_class = KnownSlugChoiceField
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("to_field_name", "slug")
+        super().__init__(*args, **kwargs)
+
+
+@extend_schema_field({"type": "string", "enum": [value for value, _label in decade_choices()]})
+class DecadeFilter(django_filters.ChoiceFilter):
+    """`decade`: 1900s to the present one, before 1900, or unknown. The schema's list is
+    the one of the day the server started."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, choices=decade_choices, **kwargs)
+
+
+@extend_schema_field({"type": "integer", "minimum": 1, "maximum": 2**63 - 1})
 class IdFilter(django_filters.NumberFilter):
     """A record's id: a whole number a database column can hold, else a 400 that says so
     (a 20-digit number would overflow SQLite's integers into a server error)."""
@@ -117,6 +165,28 @@ class IdFilter(django_filters.NumberFilter):
         kwargs.setdefault("min_value", 1)
         kwargs.setdefault("max_value", 2**63 - 1)
         super().__init__(*args, **kwargs)
+
+
+class StrictNullBooleanField(forms.NullBooleanField):
+    """Yes, no or any; anything else (`?has_ties=null`, `?has_ties=maybe`) is an error
+    rather than silently read as "any", which Django's NullBooleanField does."""
+
+    TRUE, FALSE = ("true", "True", "1"), ("false", "False", "0")
+
+    def to_python(self, value):
+        if value in (None, ""):
+            return None
+        if value is True or value in self.TRUE:
+            return True
+        if value is False or value in self.FALSE:
+            return False
+        raise ValidationError(
+            "Use true or false, or leave it out for either.", code="invalid_boolean"
+        )
+
+
+class StrictBooleanFilter(django_filters.BooleanFilter):
+    field_class = StrictNullBooleanField
 
 
 class StableOrderingFilter(django_filters.OrderingFilter):
@@ -167,23 +237,21 @@ class CityFilter(django_filters.FilterSet):
         empty_label="Any",
         widget=JoinedSelect,
     )
-    organization = django_filters.ModelChoiceFilter(
+    organization = KnownSlugChoiceFilter(
         queryset=Organization.objects.order_by("name"),
-        to_field_name="slug",
         method="filter_organization",
         label="Member of",
         empty_label="Any",
         widget=JoinedSelect,
     )
-    theme = django_filters.ModelChoiceFilter(
+    theme = KnownSlugChoiceFilter(
         queryset=Theme.objects.all(),
-        to_field_name="slug",
         field_name="themes",
         label="Theme",
         empty_label="Any",
         widget=JoinedSelect,
     )
-    has_ties = django_filters.BooleanFilter(
+    has_ties = StrictBooleanFilter(
         method="filter_has_ties",
         label="Has ties",
         widget=JoinedSelect(choices=[("", "Any"), ("true", "Yes"), ("false", "No")]),
@@ -231,16 +299,6 @@ class CityFilter(django_filters.FilterSet):
         return queryset.filter(ties if value else ~ties)
 
 
-UNDATED = "unknown"
-
-
-def decade_choices():
-    """Decades from 1900 to the present, plus ties whose start is not known."""
-    this_year = datetime.date.today().year
-    decades = [(str(y), f"{y}s") for y in range(this_year // 10 * 10, 1890, -10)]
-    return [*decades, ("before-1900", "before 1900"), (UNDATED, "date unknown")]
-
-
 class TieFilter(django_filters.FilterSet):
     q = django_filters.CharFilter(method="filter_search", label="City name")
     city = KnownSlugFilter(method="filter_city", label="City (slug)", model=City)
@@ -250,8 +308,7 @@ class TieFilter(django_filters.FilterSet):
     status = django_filters.ChoiceFilter(
         choices=TieStatus.choices, label="Status", empty_label="Any", widget=JoinedSelect
     )
-    decade = django_filters.ChoiceFilter(
-        choices=decade_choices,
+    decade = DecadeFilter(
         method="filter_decade",
         label="Started in",
         empty_label="Any",
@@ -264,9 +321,8 @@ class TieFilter(django_filters.FilterSet):
         empty_label="Any",
         widget=JoinedSelect,
     )
-    theme = django_filters.ModelChoiceFilter(
+    theme = KnownSlugChoiceFilter(
         queryset=Theme.objects.all(),
-        to_field_name="slug",
         field_name="topics",
         label="Topic",
         empty_label="Any",

@@ -172,7 +172,7 @@ class KeysetPagination(pagination.BasePagination):
 
     def decode(self, model, request):
         raw = request.query_params.get(self.cursor_query_param)
-        if raw is None:
+        if not raw:  # `?cursor=` as a form leaves it: the first page
             return None, False
         try:
             payload = json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
@@ -186,7 +186,9 @@ class KeysetPagination(pagination.BasePagination):
                 raise ValueError("no id")
             return values, bool(payload["b"])
         except (ValueError, TypeError, KeyError, binascii.Error, DjangoValidationError):
-            raise exceptions.ValidationError({self.cursor_query_param: [self.bad_cursor]}) from None
+            raise exceptions.ValidationError(
+                {self.cursor_query_param: [self.bad_cursor]}, code="unknown_reference"
+            ) from None
 
     def link(self, values, backwards):
         url = self.request.build_absolute_uri()

@@ -11,6 +11,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.exceptions import ErrorDetail
 from rest_framework.reverse import reverse
 from rest_framework.settings import api_settings
 
@@ -357,7 +358,37 @@ NEEDS_A_SOURCE = (
 )
 
 
-class CitationInputSerializer(serializers.Serializer):
+class KnownFieldsOnly:
+    """Writes name only fields they can write: a misspelt `stauts` is refused, with the
+    other problems of the request, rather than ignored while the record is saved without it."""
+
+    def to_internal_value(self, data):
+        unknown = {}
+        if isinstance(data, dict):
+            writable = [name for name, field in self.fields.items() if not field.read_only]
+            unknown = {
+                str(name): [
+                    ErrorDetail(
+                        f"This API has no field “{name}” to write: the fields are "
+                        f"{', '.join(writable)}.",
+                        code="unknown_field",
+                    )
+                ]
+                for name in data
+                if name not in writable
+            }
+        try:
+            value = super().to_internal_value(data)
+        except serializers.ValidationError as error:
+            if unknown and isinstance(error.detail, dict):
+                raise serializers.ValidationError({**unknown, **error.detail}) from None
+            raise
+        if unknown:
+            raise serializers.ValidationError(unknown)
+        return value
+
+
+class CitationInputSerializer(KnownFieldsOnly, serializers.Serializer):
     """One source a new claim cites, with where in it and, if stored, its words."""
 
     source = slug_of(Source, "source")
@@ -407,7 +438,7 @@ def columns_of(instance):
     }
 
 
-class CleanedModelSerializer(serializers.ModelSerializer):
+class CleanedModelSerializer(KnownFieldsOnly, serializers.ModelSerializer):
     """Saves through the model's full_clean(), in one transaction, or not at all.
 
     DRF's own uniqueness validators are switched off (Meta.validators = []) so that the

@@ -185,26 +185,28 @@ def test_undated_ties_come_last_whichever_way_they_are_ordered(api):
 
 @pytest.mark.django_db
 @pytest.mark.parametrize(
-    "params, field, words",
+    "params, field, words, code",
     [
-        ({"kind": "cousin"}, "kind", "not one of the available choices"),
-        ({"decade": "1066"}, "decade", "not one of the available choices"),
-        ({"ordering": "population"}, "ordering", "not one of the available choices"),
-        ({"page_size": "5000"}, "page_size", "between 1 and 1000"),
-        ({"page_size": "ten"}, "page_size", "between 1 and 1000"),
-        ({"cursor": "bm90IGEgY3Vyc29y"}, "cursor", "start again without `cursor`"),
-        ({"cursor": "%%%"}, "cursor", "start again without `cursor`"),
-        ({"city": "yokohma"}, "city", "No city has the slug “yokohma”"),
+        ({"kind": "cousin"}, "kind", "not one of the available choices", "invalid"),
+        ({"decade": "1066"}, "decade", "not one of the available choices", "invalid"),
+        ({"ordering": "population"}, "ordering", "not one of the available choices", "invalid"),
+        ({"page_size": "5000"}, "page_size", "between 1 and 1000", "invalid"),
+        ({"page_size": "ten"}, "page_size", "between 1 and 1000", "invalid"),
+        # Well formed, but naming what does not exist: a position, a city.
+        ({"cursor": "bm90IGEgY3Vyc29y"}, "cursor", "start again without `cursor`", "unknown_reference"),
+        ({"cursor": "%%%"}, "cursor", "start again without `cursor`", "unknown_reference"),
+        ({"city": "yokohma"}, "city", "No city has the slug “yokohma”", "unknown_reference"),
+        ({"theme": "pease"}, "theme", "No theme has the slug “pease”", "unknown_reference"),
     ],
-)
-def test_bad_tie_list_parameters_answer_400_naming_the_parameter(api, params, field, words):
+)  # fmt: skip
+def test_bad_tie_list_parameters_answer_400_naming_the_parameter(api, params, field, words, code):
     make_tie()
 
     response = api.get("/api/v1/ties/", params)
 
     assert response.status_code == 400
     body = response.json()
-    assert body["code"] == "invalid"
+    assert body["code"] == code
     assert words in body["errors"][field][0]
 
 
@@ -390,6 +392,78 @@ def test_invalid_tie_is_refused_with_field_messages_and_nothing_written(
     assert response.status_code == 400
     assert any(message in m for m in response.json()["errors"][field])
     assert not Tie.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_misspelt_field_is_refused_not_silently_dropped(researcher_api):
+    a, b = make_city(), make_city()
+    body = {"city_a": a.slug, "city_b": b.slug, "kind": "sister", "stauts": "ended"}
+    body["citations"] = [{"source": make_source().slug, "pages": "p. 1"}]
+
+    response = researcher_api.post("/api/v1/ties/", body, format="json")
+
+    assert response.status_code == 400
+    errors = response.json()["errors"]
+    assert errors["stauts"][0].startswith("This API has no field “stauts” to write: the fields")
+    assert "status" in errors["stauts"][0]
+    assert any("no field “pages”" in m for m in errors["citations"])
+    assert not Tie.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_read_only_field_sent_back_is_refused_with_the_fields_that_can_be_written(
+    researcher_api,
+):
+    tie = make_tie(kind="sister", summary="")
+
+    response = researcher_api.patch(
+        f"/api/v1/ties/{tie.pk}/", {"id": tie.pk, "summary": "Renewed."}, format="json"
+    )
+
+    assert response.status_code == 400
+    message = response.json()["errors"]["id"][0]
+    assert message.startswith("This API has no field “id” to write: the fields are city_a,")
+    tie.refresh_from_db()
+    assert tie.summary == ""
+
+
+@pytest.mark.django_db
+def test_a_well_formed_request_naming_no_record_says_so_in_its_code(researcher_api):
+    a = make_city()
+    body = {"city_a": a.slug, "city_b": "atlantis", "kind": "sister"}
+    body["citations"] = [{"source": "no-such-source"}]
+
+    unknown = researcher_api.post("/api/v1/ties/", body, format="json").json()
+    mixed = researcher_api.post("/api/v1/ties/", {**body, "kind": "cousin"}, format="json").json()
+
+    assert unknown["code"] == "unknown_reference"
+    assert set(unknown["errors"]) == {"city_b", "citations"}
+    assert mixed["code"] == "invalid"  # a kind that no tie can have is not a missing record
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("value", ["null", "maybe", "yes"])
+def test_a_yes_or_no_filter_refuses_other_words(api, value):
+    make_tie()
+
+    response = api.get("/api/v1/cities/", {"has_ties": value})
+
+    assert response.status_code == 400
+    assert response.json()["errors"]["has_ties"] == [
+        "Use true or false, or leave it out for either."
+    ]
+    assert api.get("/api/v1/cities/", {"has_ties": "false"}).json()["count"] == 0
+    assert api.get("/api/v1/cities/", {"has_ties": ""}).json()["count"] == 2
+
+
+@pytest.mark.django_db
+def test_an_empty_cursor_is_the_first_page(api):
+    make_tie()
+
+    response = api.get("/api/v1/ties/", {"cursor": ""})
+
+    assert response.status_code == 200
+    assert len(response.json()["results"]) == 1
 
 
 @pytest.mark.django_db
