@@ -96,6 +96,8 @@ MIDDLEWARE = [
     "partnerships.readcache.PublicGZipMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # Computed pages per client address (read-cache hits were answered above).
+    "partnerships.operations.PageThrottleMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
@@ -283,6 +285,9 @@ SILENCED_SYSTEM_CHECKS = [
     "security.W005",
     "security.W021",
 ]
+
+# Anonymous pages computed per client address (cached pages are not counted); empty: no limit.
+PAGE_THROTTLE_RATE = os.environ.get("PAGE_THROTTLE_RATE", "120/minute") or None
 
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

@@ -59,6 +59,22 @@ class ApiKeyScheme(OpenApiAuthenticationExtension):
         }
 
 
+def count_request(scope, ident, window):
+    """Count one request of `ident` in the current fixed window of `window` seconds, in the
+    shared cache: (count so far, when the window ends, seconds until then)."""
+    now = time.time()
+    start = int(now // window * window)
+    key = f"throttle:{scope}:{ident}:{window}:{start}"
+    # add() is a no-op when the key exists, so the window's expiry is set once.
+    cache.add(key, 0, timeout=window + 1)
+    try:
+        count = cache.incr(key)
+    except ValueError:  # expired between add() and incr()
+        cache.set(key, 1, timeout=window + 1)
+        count = 1
+    return count, start + window, start + window - now
+
+
 def parse_rate(rate):
     """'60/minute' -> (60, 60). Refuses what DRF would silently misread."""
     try:
@@ -82,18 +98,8 @@ class ApiThrottle(throttling.BaseThrottle):
 
     def allow_request(self, request, view):
         scope, ident, limit, window = self.identify(request)
-        now = time.time()
-        start = int(now // window * window)
-        key = f"throttle:{scope}:{ident}:{window}:{start}"
-        # add() is a no-op when the key exists, so the window's expiry is set once.
-        cache.add(key, 0, timeout=window + 1)
-        try:
-            count = cache.incr(key)
-        except ValueError:  # expired between add() and incr()
-            cache.set(key, 1, timeout=window + 1)
-            count = 1
-        request.rate_limit = (limit, max(limit - count, 0), start + window)
-        self._wait = start + window - now
+        count, reset, self._wait = count_request(scope, ident, window)
+        request.rate_limit = (limit, max(limit - count, 0), reset)
         return count <= limit
 
     def identify(self, request):

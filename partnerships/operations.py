@@ -9,6 +9,9 @@ and one JSON log line per request, and answers that stay in shape when the input
   and the app's log meet.
 - NUL characters in an address, which PostgreSQL refuses in any text, are answered 400 once
   here instead of failing deep in a slug lookup; the API's bodies are checked by its parser.
+- Pages that are computed (not served from the read cache) are limited per client address
+  (PAGE_THROTTLE_RATE): a crawler cannot keep the servers rendering, while readers and
+  cached pages are never counted against it.
 - Under `/api/`, every error — a missing route, an oversized body, a server error — answers
   in the API's JSON error shape instead of an HTML page.
 """
@@ -24,6 +27,7 @@ from django.core.cache import cache
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.db import connection
 from django.http import HttpResponse, JsonResponse
+from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.defaults import bad_request, page_not_found, server_error
 from rest_framework.exceptions import ParseError
@@ -196,3 +200,38 @@ class StrictJSONParser(JSONParser):
 
 TOO_DEEP = f"The JSON is nested more than {MAX_JSON_DEPTH} levels deep; no record of the API is."
 NUL_IN_BODY = "The JSON holds a NUL character (\\u0000), which no name or text may contain."
+
+
+class PageThrottleMiddleware:
+    """Anonymous page views that reach a view (a read-cache hit is answered before this) are
+    counted per client address, as the API counts its anonymous reads; past the rate the
+    page answers 429 with Retry-After. Signed-in staff, the API (throttled by itself), the
+    admin (sign-ins guarded by django-axes), static files and the health probes are left
+    alone."""
+
+    EXEMPT = ("/api/", "/admin/", "/static/", "/healthz", "/readyz")
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        rate = getattr(settings, "PAGE_THROTTLE_RATE", None)
+        user = getattr(request, "user", None)
+        if (
+            rate
+            and request.method in ("GET", "HEAD")
+            and not request.path.startswith(self.EXEMPT)
+            and not (user and user.is_authenticated)
+        ):
+            from .apikeys import client_address, count_request, parse_rate
+
+            limit, window = parse_rate(rate)
+            count, _reset, wait = count_request("pages", client_address(request), window)
+            if count > limit:
+                seconds = max(1, round(wait))
+                response = render(
+                    request, "429.html", {"seconds": seconds}, status=429
+                )
+                response["Retry-After"] = str(seconds)
+                return response
+        return self.get_response(request)

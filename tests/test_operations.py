@@ -127,3 +127,38 @@ def test_an_id_out_of_any_column_is_a_400_not_a_500(api, value):
     response = api.get(reverse("api:tiecitation-list"), {"tie": value})
     assert response.status_code == 400
     assert "tie" in response.json()["errors"]
+
+
+# Pages computed per client --------------------------------------------------------------
+
+
+def test_a_client_asking_for_too_many_pages_waits_and_others_do_not(settings):
+    settings.PAGE_THROTTLE_RATE = "3/minute"
+    make_city(name="Yokohama")
+    crawler, reader = Client(REMOTE_ADDR="203.0.113.9"), Client(REMOTE_ADDR="198.51.100.4")
+
+    answers = [crawler.get("/cities/").status_code for _ in range(4)]
+
+    assert answers == [200, 200, 200, 429]
+    refused = crawler.get("/about/")
+    assert refused.status_code == 429
+    assert 1 <= int(refused["Retry-After"]) <= 60
+    assert "Too many pages at once" in refused.content.decode()
+    assert reader.get("/cities/").status_code == 200
+    # The API keeps its own limits; the health probes have none.
+    assert crawler.get("/api/v1/cities/").status_code == 200
+    assert crawler.get("/healthz").status_code == 200
+
+
+def test_cached_pages_and_signed_in_staff_are_not_counted(settings, read_cache, editor_client):
+    settings.PAGE_THROTTLE_RATE = "2/minute"
+    make_city(name="Yokohama")
+    reader = Client(REMOTE_ADDR="203.0.113.9")
+
+    first = reader.get("/cities/")
+    again = [reader.get("/cities/") for _ in range(5)]
+
+    assert first["X-Read-Cache"] == "miss"
+    assert {r.status_code for r in again} == {200}
+    assert {r["X-Read-Cache"] for r in again} == {"hit"}
+    assert {editor_client.get(f"/cities/?page={n}").status_code for n in range(4)} == {200}
