@@ -352,6 +352,12 @@ class CityQuerySet(models.QuerySet):
             return self
         return self.filter(self._containing(folded))
 
+    def named(self, text):
+        """Cities one of whose names, alternate names or gazetteer names is `text`, ignoring
+        case, accents and script ("odessa" finds Odesa)."""
+        folded = fold(text)
+        return self.filter(_named_in(exact=folded)) if folded else self.none()
+
     def ranked(self, text):
         """`search(text)` in the order a reader expects: cities one of whose names is exactly
         the text, then those with a name starting with it, then the rest; the most populous

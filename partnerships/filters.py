@@ -321,6 +321,13 @@ class TieFilter(django_filters.FilterSet):
         empty_label="Any",
         widget=JoinedSelect,
     )
+    partner_country = django_filters.ChoiceFilter(
+        choices=COUNTRY_CHOICES,
+        method="filter_partner_country",
+        label="Partner country",
+        empty_label="Any",
+        widget=JoinedSelect,
+    )
     theme = KnownSlugChoiceFilter(
         queryset=Theme.objects.all(),
         field_name="topics",
@@ -344,7 +351,10 @@ class TieFilter(django_filters.FilterSet):
 
     class Meta:
         model = Tie
-        fields = ["q", "city", "kind", "status", "decade", "country", "theme", "source"]
+        fields = [
+            "q", "city", "kind", "status", "decade", "country", "partner_country", "theme",
+            "source",
+        ]  # fmt: skip
 
     def __init__(self, data=None, queryset=None, **kwargs):
         if queryset is None:
@@ -373,6 +383,19 @@ class TieFilter(django_filters.FilterSet):
         )
 
     def filter_country(self, queryset, name, value):
+        """Ties with a city in `country`; with `partner_country` too, the ties between the
+        two (JP and UA: Japanese–Ukrainian ties; JP and JP: ties within Japan)."""
+        partner = self.form.cleaned_data.get("partner_country")
+        if partner:
+            return queryset.filter(
+                Q(city_a__country=value, city_b__country=partner)
+                | Q(city_a__country=partner, city_b__country=value)
+            )
+        return queryset.filter(Q(city_a__country=value) | Q(city_b__country=value))
+
+    def filter_partner_country(self, queryset, name, value):
+        if self.form.cleaned_data.get("country"):
+            return queryset  # the pair is filtered by filter_country
         return queryset.filter(Q(city_a__country=value) | Q(city_b__country=value))
 
 

@@ -116,7 +116,11 @@ def home(request):
         "organizations": Organization.objects.count(),
         "sources": Source.objects.count(),
     }
-    organizations = Organization.objects.filter(parent__isnull=True).order_by("name")[:12]
+    # City networks only: the UN or WHO, international organizations that cities deal with,
+    # are listed with everything else on the organizations page.
+    organizations = Organization.objects.filter(
+        parent__isnull=True, kind=OrganizationKind.CITY_NETWORK
+    ).order_by("name")[:12]
     return render(
         request,
         "home.html",
@@ -363,9 +367,32 @@ TIE_ROW_FIELDS = [
 ]  # fmt: skip
 
 
+def city_meant_by(slug):
+    """The city an address's `city=` slug that names none most likely meant: a slug the city
+    had before (a merge, a rename), or the one city with that name or alternate name
+    ("odessa" is Odesa's former English name). None when it is not that clear."""
+    moved = SlugRedirect.objects.filter(slug=slug).values_list("city__slug", flat=True).first()
+    if moved:
+        return moved
+    named = list(City.objects.named(slug.replace("-", " ")).values_list("slug", flat=True)[:2])
+    return named[0] if len(named) == 1 else None
+
+
 def tie_list(request):
     ties = Tie.objects.for_list().only(*TIE_ROW_FIELDS)
     filterset = TieFilter(request.GET, queryset=ties)
+    city, city_suggestions = None, []
+    if "city" in filterset.form.errors:
+        wanted = request.GET.get("city", "")
+        meant = city_meant_by(wanted)
+        if meant:
+            query = request.GET.copy()
+            query["city"] = meant
+            query.pop("page", None)
+            return redirect(f"{reverse('partnerships:tie_list')}?{query.urlencode()}")
+        city_suggestions = suggest_cities(wanted.replace("-", " "), limit=5)
+    elif filterset.form.cleaned_data.get("city"):
+        city = City.objects.filter(slug=filterset.form.cleaned_data["city"]).first()
     page = paginate(request, filterset.qs, searching=bool(searched_text(filterset)))
     add_addresses(page.object_list, "partnerships:tie_detail", "pk")
     cities = [city for tie in page.object_list for city in (tie.city_a, tie.city_b)]
@@ -376,6 +403,8 @@ def tie_list(request):
         {
             "filter": filterset,
             "ignored": ignored_filters(filterset),
+            "city": city,
+            "city_suggestions": city_suggestions,
             "page": page,
             "export_query": request.GET.urlencode(),
             # Labels by value: get_kind_display() reads every choice for each row.

@@ -118,7 +118,7 @@ def test_a_long_group_shows_its_count_its_first_ties_and_a_link_to_all_of_them(c
 
     listed = text_of(client.get(html.unescape(link.group(1))))
     assert "<strong>60</strong> ties" in listed
-    assert "Only ties of the city <strong>lyon</strong>" in listed
+    assert 'Only ties of <a href="/cities/lyon/">Lyon</a> <span class="muted">France</span>' in listed
     for name in shown:
         assert name in listed
     assert "Turin" not in listed
