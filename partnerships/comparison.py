@@ -6,10 +6,14 @@ and the API's comparison endpoint serializes the same dictionary, so both always
 messages say what to fix.
 """
 
+import math
+import re
 from collections import Counter, defaultdict
 
 from django.db.models import Case, Q, When
 from django.db.models.functions import Length
+from django.urls import reverse
+from django_countries import countries
 
 from cities.dates import humanize
 from cities.models import City
@@ -24,13 +28,22 @@ from .models import (
     Tie,
     TieKind,
     latest_per_measure,
+    tie_count,
 )
+from .network import drawing
 
 MIN_CITIES = 2
 MAX_CITIES = 4
 # Beyond this many names nothing is looked up: the message about the count is enough.
 MAX_TOKENS = 12
 EXAMPLE = "for example ?cities=yokohama,taipei"
+# The drawing of shared partners shows at most this many, those shared by most cities first.
+SHARED_DRAWN = 40
+# "Compare with…" offers this many cities: the city's most tied partners, then the most tied
+# cities of its country.
+SUGGESTED = 4
+# "Odesa (Ukraine)" or "Odesa (UA)": a name with its country, as the picker suggests them.
+QUALIFIED = re.compile(r"^(?P<name>.*\S)\s*\((?P<country>[^()]+)\)$")
 
 
 class ComparisonError(ValueError):
@@ -110,11 +123,24 @@ def parse_cities(values):
     return [city for _token, city in resolved]
 
 
+def _country_of(text):
+    """The country code `text` names ("Ukraine", "ukraine", "UA"), or ""."""
+    text = text.strip()
+    code = countries.by_name(text) or text.upper()
+    return code if countries.name(code) else ""
+
+
 def _by_name(token, messages, suggestions):
-    """The one city with this exact name (any of its names, folded), or None after saying why."""
+    """The one city with this exact name (any of its names, folded), or None after saying why.
+    "Odesa (Ukraine)", the picker's way of naming a city, looks in that country only."""
+    named = Q()
+    qualified = QUALIFIED.match(token)
     folded = fold(token)
+    if qualified and _country_of(qualified["country"]):
+        folded = fold(qualified["name"])
+        named = Q(country=_country_of(qualified["country"]))
     matches = list(
-        City.objects.filter(Q(folded_name=folded) | Q(alternate_names__folded=folded))
+        City.objects.filter(Q(folded_name=folded) | Q(alternate_names__folded=folded), named)
         .distinct()
         .order_by("name", "slug")[:6]
     )
@@ -167,8 +193,10 @@ def _decade(tie):
     return tie.start_lower.year // 10 * 10 if tie.start_lower else None
 
 
-def compare(cities):
-    """Side-by-side figures for `cities` (two to four City objects), as plain data.
+def compare(cities, *, drawing=False):
+    """Side-by-side figures for `cities` (two to four City objects), as plain data; with
+    `drawing`, also the network of their shared partners laid out for the page (the API
+    answers with the data, not with a drawing).
 
     Five queries whatever the number of ties: the ties of all the cities with both ends,
     stated figures and their citations, memberships with organizations, themes.
@@ -205,7 +233,8 @@ def compare(cities):
     )
     themes_through = City.themes.through.objects.filter(city_id__in=ids).select_related("theme")
 
-    return {
+    shared = _shared_partners(partners, set(ids))
+    result = {
         "cities": [
             {
                 **_brief(c),
@@ -225,7 +254,7 @@ def compare(cities):
         ],
         "partners_by_region": _regions(partners),
         "ties_by_decade": _decades(by_decade),
-        "shared_partners": _shared_partners(partners, set(ids)),
+        "shared_partners": shared,
         "direct_ties": [
             {
                 "cities": [tie.city_a.slug, tie.city_b.slug],
@@ -240,6 +269,9 @@ def compare(cities):
         "organizations": _organizations(memberships, index, n),
         "themes": _themes(themes_through, index, n),
     }
+    if drawing:
+        result["shared_network"] = _shared_network(cities, shared, direct)
+    return result
 
 
 def _figure_rows(cities, by_kind, partners, memberships, figures):
@@ -394,3 +426,103 @@ def _themes(through, index, n):
         )
         row["cities"][index[link.city_id]] = True
     return sorted(rows.values(), key=lambda row: (-sum(row["cities"]), row["name"]))
+
+
+def _and(names):
+    """Names as a sentence lists them: "A", "A and B", "A, B and C"."""
+    return " and ".join([", ".join(names[:-1]), names[-1]]) if len(names) > 1 else "".join(names)
+
+
+def _shared_network(cities, shared, direct):
+    """The compared cities and the partners they share, drawn as a network (see network.py):
+    each compared city in its colour, fixed on a circle, each shared partner among the
+    cities it is tied to, larger when shared by more. None when they share no partner."""
+    if not shared:
+        return None
+    drawn = shared[:SHARED_DRAWN]
+    n = len(cities)
+    names = [c.name for c in cities]
+    nodes, edges, start = [], [], {}
+    for i, city in enumerate(cities):
+        # Two cities face each other left and right; three or four stand around a circle.
+        angle = math.pi + 2 * math.pi * i / n if n > 2 else math.pi * (1 - i)
+        start[city.slug] = (3 * math.cos(angle), 2 * math.sin(angle))
+        nodes.append(
+            {
+                "key": city.slug,
+                "name": city.name,
+                "url": city.get_absolute_url(),
+                "role": "compared",
+                "colour": f"c{i % 4}",
+                "weight": 1,
+                "description": f"{city.name}, compared",
+            }
+        )
+    for row in drawn:
+        tied = [i for i, kinds in enumerate(row["kinds"]) if kinds]
+        x = sum(start[cities[i].slug][0] for i in tied) / len(tied)
+        y = sum(start[cities[i].slug][1] for i in tied) / len(tied)
+        start[row["slug"]] = (x, y)
+        nodes.append(
+            {
+                "key": row["slug"],
+                "name": row["name"],
+                "url": row["url"],
+                "role": "shared",
+                "colour": "",
+                "weight": row["shared_by"],
+                "description": f"{row['name']}"
+                + (f", {row['country_name']}" if row["country_name"] else "")
+                + f": partner of {_and([names[i] for i in tied])}",
+            }
+        )
+        edges += [(cities[i].slug, row["slug"], "shared") for i in tied]
+    for pair in sorted({tuple(sorted((t.city_a.slug, t.city_b.slug))) for t in direct}):
+        edges.append((*pair, "city"))
+    graph = drawing(
+        nodes,
+        edges,
+        label=f"Partners shared by {_and(names)}",
+        labelled={"compared", "shared"},
+        start=start,
+        fixed={c.slug for c in cities},
+        width=640,
+        height=max(240, min(440, 160 + 10 * len(drawn))),
+    )
+    graph["more"] = len(shared) - len(drawn)
+    return graph
+
+
+def suggestions(token):
+    """Cities to compare with the one `token` names (a slug): its partners with the most
+    ties, then the cities of its country with the most, SUGGESTED in all, each with the
+    address of the comparison; [] when `token` names no city. Three queries."""
+    city = City.objects.filter(slug=str(token).lower()).first()
+    if city is None:
+        return []
+    partners = list(
+        City.objects.filter(
+            Q(pk__in=Tie.objects.filter(city_a=city).values("city_b"))
+            | Q(pk__in=Tie.objects.filter(city_b=city).values("city_a"))
+        )
+        .annotate(ties=tie_count())
+        .order_by("-ties", "name", "pk")[: SUGGESTED // 2]
+    )
+    peers = []
+    if city.country:
+        peers = list(
+            City.objects.filter(country=city.country)
+            .exclude(pk__in=[city.pk, *(p.pk for p in partners)])
+            .annotate(ties=tie_count())
+            .filter(ties__gt=0)
+            .order_by("-ties", "name", "pk")[: SUGGESTED - len(partners)]
+        )
+    page = reverse("partnerships:compare")
+    return [
+        {
+            **_brief(other),
+            "compare_url": f"{page}?cities={city.slug},{other.slug}",
+            "why": "partner" if other in partners else "same country",
+        }
+        for other in [*partners, *peers]
+    ]

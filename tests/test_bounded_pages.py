@@ -118,7 +118,9 @@ def test_a_long_group_shows_its_count_its_first_ties_and_a_link_to_all_of_them(c
 
     listed = text_of(client.get(html.unescape(link.group(1))))
     assert "<strong>60</strong> ties" in listed
-    assert 'Only ties of <a href="/cities/lyon/">Lyon</a> <span class="muted">France</span>' in listed
+    assert (
+        'Only ties of <a href="/cities/lyon/">Lyon</a> <span class="muted">France</span>' in listed
+    )
     for name in shown:
         assert name in listed
     assert "Turin" not in listed
@@ -190,9 +192,10 @@ def test_the_map_draws_one_dot_per_place_and_the_timeline_counts_per_year(client
 
     page = text_of(client.get("/cities/odesa/"))
 
-    # Lyon and Villeurbanne share a dot; five partners have their own; Atlantis has none.
-    assert page.count('class="map__dot"') == 6 and page.count('class="map__line"') == 6
-    assert "<title>Lyon and 1 more</title>" in page
+    # A dot for each placed partner, Lyon and Villeurbanne apart (the map groups them at
+    # a zoom where they would overlap); Atlantis has none.
+    assert page.count('class="map__dot"') == 7 and page.count('class="map__line"') == 7
+    assert "<title>Lyon (France)</title>" in page and "<title>Villeurbanne (France)</title>" in page
     assert "Not on the map: 1 partner without known coordinates." in page
     assert "<title>1995: 2 ties started</title>" in page
     # 197X and the undated partner tie have no year to be drawn at.
@@ -255,8 +258,10 @@ def test_profile_and_organization_page_query_counts_do_not_grow(
     # places for the map, 7 the first ties of each kind with both cities, 8 their citations,
     # 9 memberships with organizations, 10 their citations, 11 stated figures,
     # 12 initiatives, 13 events, 14 the citations of the city, its figures, initiatives and
-    # events (one UNION).
-    with django_assert_num_queries(14):
+    # events (one UNION), 15-17 the suggested partners' shared partners, networks and
+    # themes (an 18th names the partners in the reasons when something is suggested:
+    # tests/test_suggestions.py).
+    with django_assert_num_queries(17):
         assert client.get("/cities/yokohama/").status_code == 200
     # 1 organization with parent and headquarters, 2 branches, 3 themes, 4 its citations,
     # 5 members counted per country of the member city (which gives the totals too), 6 the
