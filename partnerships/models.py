@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
-from django.db.models import Count, F, Prefetch, Q
-from django.db.models.functions import Greatest, Least
+from django.db.models import Count, F, OuterRef, Prefetch, Q, Subquery
+from django.db.models.functions import Coalesce, Greatest, Least
 from django.urls import reverse
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
@@ -87,9 +87,28 @@ class OrganizationQuerySet(models.QuerySet):
         )
 
     def with_member_count(self):
-        """Annotated with `member_count`, the member cities, for the list of organizations."""
+        """Annotated with `member_count`, the member cities, for the list of organizations:
+        those of its branches too (UCLG counts the members of UCLG-ASPAC), as the list of
+        cities filtered by the organization does. Two grouped subqueries, no join fan-out."""
+        direct = (
+            Membership.objects.filter(organization=OuterRef("pk"), city__isnull=False)
+            .order_by()
+            .values("organization")
+        )
+        branch = (
+            Membership.objects.filter(organization__parent=OuterRef("pk"), city__isnull=False)
+            .exclude(
+                city__in=Membership.objects.filter(organization=OuterRef(OuterRef("pk"))).values(
+                    "city"
+                )
+            )
+            .order_by()
+            .values("organization__parent")
+        )
+        count = Count("city", distinct=True)
         return self.select_related("parent", "headquarters").annotate(
-            member_count=Count("memberships__city", distinct=True)
+            member_count=Coalesce(Subquery(direct.annotate(n=count).values("n")), 0)
+            + Coalesce(Subquery(branch.annotate(n=count).values("n")), 0)
         )
 
     def named_like(self, text):

@@ -229,9 +229,7 @@ class PageThrottleMiddleware:
             count, _reset, wait = count_request("pages", client_address(request), window)
             if count > limit:
                 seconds = max(1, round(wait))
-                response = render(
-                    request, "429.html", {"seconds": seconds}, status=429
-                )
+                response = render(request, "429.html", {"seconds": seconds}, status=429)
                 response["Retry-After"] = str(seconds)
                 return response
         return self.get_response(request)

@@ -10,14 +10,12 @@ from dataclasses import dataclass
 from urllib.parse import urlencode
 
 from django.db.models import (
-    Avg,
     Case,
     CharField,
     Count,
     F,
     IntegerField,
     Max,
-    Min,
     Prefetch,
     Q,
     Value,
@@ -153,8 +151,8 @@ def _claim_citations(city, figures, initiatives, events):
 # A group of ties, or an organization's members, shows this many rows; the rest are a click
 # away in the paginated, filterable list. The page then costs the same at 50 or 5,000 ties.
 FIRST_ROWS = 20
-# The map draws one dot per place (the partners in one square degree of latitude and
-# longitude share it), at most this many, those with the most partners first.
+# The map draws one dot per partner (or member), at most this many; the page's script
+# gathers dots that would overlap at the current zoom into one, and splits them as it zooms.
 MAP_PLACES = 300
 # The organization page names the countries with the most member cities, at most this many.
 MEMBER_COUNTRIES = 24
@@ -169,34 +167,47 @@ def _address(name):
 
 @dataclass(frozen=True)
 class Place:
-    """One dot of a map: the partners (or members) in one square degree, at their mean
-    position; `name` is what the dot's tooltip says."""
+    """One dot of a map: a partner (or member) city; `name` is what the dot says."""
 
-    first: str
-    count: int
+    city: str
+    country: str
     latitude: float
     longitude: float
 
     @property
     def name(self):
-        if self.count == 1:
-            return self.first
-        return f"{self.first} and {self.count - 1} more"
+        return f"{self.city} ({self.country})" if self.country else self.city
 
 
 def _places(cities):
-    """The dots of a map: `cities` grouped by the whole degrees of their coordinates, the
-    places with the most cities first, at most MAP_PLACES of them, in one query."""
-    groups = (
+    """The dots of a map, one per city with coordinates, at most MAP_PLACES, in one query.
+
+    Beyond MAP_PLACES cities, the map still covers every part of the world where there are
+    any: the first city of every square degree comes first (the most populous), the most
+    crowded squares first, then the second city of each, and so on."""
+    cell = [Floor("latitude"), Floor("longitude")]
+    rows = (
         cities.order_by()
         .filter(latitude__isnull=False, longitude__isnull=False)
-        .values(cell_lat=Floor("latitude"), cell_lng=Floor("longitude"))
-        .annotate(n=Count("pk"), lat=Avg("latitude"), lng=Avg("longitude"), first=Min("name"))
-        # Among places of as many cities, the first name's alphabetical order picks those
-        # drawn with no bias towards one part of the world.
-        .order_by("-n", "first", "cell_lat", "cell_lng")[:MAP_PLACES]
+        .annotate(
+            place_in_cell=Window(
+                RowNumber(),
+                partition_by=cell,
+                order_by=[F("population").desc(nulls_last=True), F("name").asc(), F("pk").asc()],
+            ),
+            cell_size=Window(Count("pk"), partition_by=cell),
+        )
+        .order_by("place_in_cell", "-cell_size", "name", "pk")
+        .values_list("name", "country", "latitude", "longitude")[:MAP_PLACES]
     )
-    return [Place(g["first"], g["n"], g["lat"], g["lng"]) for g in groups]
+    # A translated lookup; once per country.
+    country_names = {}
+    places = []
+    for name, code, latitude, longitude in rows:
+        if code not in country_names:
+            country_names[code] = countries.name(code) if code else ""
+        places.append(Place(name, country_names[code], latitude, longitude))
+    return places
 
 
 def _partners(city):
@@ -334,7 +345,7 @@ def city_profile(city):
         "events": [{"event": e, "cited": cited("event", e)} for e in events],
         "places": places,
         "partners_unplaced": totals["unplaced"],
-        "partners_not_drawn": placed - sum(p.count for p in places),
+        "partners_not_drawn": placed - len(places),
         "timeline_items": _timeline(per_year, memberships, initiatives, events),
         "sources": numbers.sources,
         "notes": numbers.notes,
@@ -425,9 +436,9 @@ def organization_profile(organization):
     stated figures and events. `organization` comes from `for_profile()`. Counts come from
     aggregate queries and only the rows shown are fetched, so Mayors for Peace with its
     8,000 members costs about what a network of 300 does."""
-    members = Membership.objects.filter(organization=organization)
-    # The list of cities filtered by organization counts the members of its branches too:
-    # its "all" link says the number that list shows. The branches are prefetched.
+    # Its members are those of its branches too, as the list of cities filtered by the
+    # organization counts them: its "all" link says the number that list shows. The
+    # branches are prefetched.
     branches = [b.pk for b in organization.branches.all()]
     listed = Membership.objects.filter(organization__in=[organization.pk, *branches])
     direct = Q(organization=organization)
@@ -439,17 +450,21 @@ def organization_profile(organization):
         .annotate(
             members=Count("pk", filter=direct),
             cities=Count("city", distinct=True, filter=direct),
-            unplaced=Count("city", distinct=True, filter=direct & Q(city__latitude__isnull=True)),
+            unplaced=Count("city", distinct=True, filter=Q(city__latitude__isnull=True)),
             listed=Count("city", distinct=True),
+            all_members=Count("pk"),
             changed=Max("updated_at", filter=direct),
         )
         .order_by("-listed", "city__country")
     )
     totals = {
-        key: sum(row[key] for row in counted) for key in ("members", "cities", "unplaced", "listed")
+        key: sum(row[key] for row in counted)
+        for key in ("members", "cities", "unplaced", "listed", "all_members")
     }
     by_country = [row for row in counted if row["listed"]]
-    places = _places(City.objects.filter(pk__in=members.values("city")))
+    # The members of its branches are its members too (a city in UCLG-ASPAC is in UCLG):
+    # drawn and listed with the branch named.
+    places = _places(City.objects.filter(pk__in=listed.values("city")))
     # Member organizations (no city) first, then cities as the list of cities orders them,
     # so the rows shown are the first of the list the "all" link leads to. Ranked on the
     # sort keys alone; only the rows shown are read whole.
@@ -460,7 +475,7 @@ def organization_profile(organization):
         "since_lower",
         "pk",
     ]
-    shown = members.order_by(*order).values("pk")[:FIRST_ROWS]
+    shown = listed.order_by(*order).values("pk")[:FIRST_ROWS]
     first = list(Membership.objects.filter(pk__in=shown).for_profile().order_by(*order))
     initiatives = list(Initiative.objects.involving(organization=organization).for_profile())
     figures = list(StatedFigure.objects.filter(organization=organization).with_citations())
@@ -474,6 +489,7 @@ def organization_profile(organization):
             "membership": m,
             "url": city_url(m.city.slug) if m.city_id else organization_url(m.member.slug),
             "cited": numbers.cite(m.citations.all()),
+            "branch": m.organization if m.organization_id != organization.pk else None,
         }
         for m in first
     ]
@@ -488,9 +504,10 @@ def organization_profile(organization):
     return {
         "organization": organization,
         "cited": cited,
-        "member_count": totals["members"],
+        "member_count": totals["all_members"],
+        "direct_member_count": totals["members"],
         "members": member_rows,
-        "more_members": totals["members"] > len(member_rows),
+        "more_members": totals["all_members"] > len(member_rows),
         "member_city_count": totals["cities"],
         "listed_city_count": totals["listed"],
         "all_members_url": listed_url(),
@@ -505,7 +522,7 @@ def organization_profile(organization):
         "more_countries": len(by_country[MEMBER_COUNTRIES:]),
         "places": places,
         "members_unplaced": totals["unplaced"],
-        "members_not_drawn": totals["cities"] - totals["unplaced"] - sum(p.count for p in places),
+        "members_not_drawn": totals["listed"] - totals["unplaced"] - len(places),
         "initiatives": initiatives,
         "figures": figure_rows,
         "events": events,

@@ -47,6 +47,7 @@ from .models import (
     TieKind,
     TieStatus,
 )
+from .suggestions import suggestions_for
 
 PAGE_SIZE = 50
 
@@ -203,7 +204,16 @@ def city_detail(request, slug):
             query = request.META.get("QUERY_STRING")
             return redirect(f"{url}?{query}" if query else url, permanent=True)
         return not_found(request, "city", slug, suggest_cities(slug))
-    return render(request, "cities/city_detail.html", profiles.city_profile(city))
+    profile = profiles.city_profile(city)
+    suggested = suggestions_for(city)
+    # The two rankings overlap where shared partners are the one strong signal: the second
+    # list goes on with cities the first does not already name.
+    named = {item.city["slug"] for item in suggested["like_this"]}
+    suggested["partners_of_partners"] = [
+        item for item in suggested["partners_of_partners"] if item.city["slug"] not in named
+    ]
+    profile["suggestions"] = suggested
+    return render(request, "cities/city_detail.html", profile)
 
 
 def _count_of(model):
@@ -286,6 +296,9 @@ def compare(request):
     if not values:
         # "Compare with…" on a profile starts the picker with that city filled in.
         context["picked"] = comparison.split_tokens(request.GET.get("with", ""))[:1]
+        context["suggested"] = (
+            comparison.suggestions(context["picked"][0]) if context["picked"] else []
+        )
         return render(request, "partnerships/compare.html", context)
     try:
         cities = comparison.parse_cities(values)
@@ -303,7 +316,7 @@ def compare(request):
         # The picker sends one field per city and may use names: share the short form.
         query = urlencode({"cities": canonical}, safe=",")
         return redirect(f"{reverse('partnerships:compare')}?{query}")
-    result = comparison.compare(cities)
+    result = comparison.compare(cities, drawing=True)
     slugs = [c.slug for c in cities]
     for i, city in enumerate(result["cities"]):
         rest = slugs[:i] + slugs[i + 1 :]

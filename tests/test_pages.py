@@ -101,8 +101,10 @@ def test_profile_query_count_does_not_grow_with_ties(client, django_assert_num_q
     # places for the map, 7 the first ties of each kind with both cities, 8 their citations,
     # 9 memberships with organizations, 10 their citations, 11 stated figures,
     # 12 initiatives, 13 events, 14 the citations of the city, its figures, initiatives and
-    # events (one UNION).
-    with django_assert_num_queries(14):
+    # events (one UNION), 15-17 the suggested partners' shared partners, networks and
+    # themes (an 18th names the partners in the reasons when something is suggested:
+    # tests/test_suggestions.py).
+    with django_assert_num_queries(17):
         response = client.get(city.get_absolute_url())
     assert response.status_code == 200
 

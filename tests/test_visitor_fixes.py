@@ -70,9 +70,42 @@ def test_ties_between_two_countries_on_the_page_and_in_the_api(client):
 
 def test_the_home_page_lists_city_networks_only(client):
     make_organization(name="C40 Cities")
-    make_organization(name="World Health Organization", kind=OrganizationKind.INTERNATIONAL_ORGANIZATION)
+    make_organization(
+        name="World Health Organization", kind=OrganizationKind.INTERNATIONAL_ORGANIZATION
+    )
 
     page = client.get(reverse("partnerships:home")).content.decode()
 
     assert "C40 Cities" in page
     assert "World Health Organization" not in page
+
+
+def test_a_network_counts_lists_and_maps_the_members_of_its_branches(client):
+    from partnerships.models import Membership
+
+    uclg = make_organization(name="United Cities and Local Governments", slug="uclg")
+    aspac = make_organization(
+        name="UCLG Asia-Pacific",
+        slug="uclg-aspac",
+        acronym="UCLG-ASPAC",
+        kind=OrganizationKind.REGIONAL_BRANCH,
+        parent=uclg,
+    )
+    taipei = make_city(name="Taipei", country="TW", latitude=25.05, longitude=121.53)
+    Membership.objects.create(organization=aspac, city=taipei)
+
+    page = client.get("/organizations/uclg/").content.decode()
+    listed = client.get("/organizations/").content.decode()
+
+    assert (
+        '<span class="figure__value">1</span> <span class="muted small">all through its branches'
+        in page
+    )
+    assert 'Members <span class="count">1</span>' in page
+    assert (
+        "Taipei</a>" in page
+        and 'through <a href="/organizations/uclg-aspac/">UCLG-ASPAC</a>' in page
+    )
+    assert 'data-name="Taipei (Taiwan)"' in page
+    row = listed[listed.index('href="/organizations/uclg/"') :]
+    assert '<td class="num" data-label="member cities">1</td>' in row[: row.index("</tr>")]
