@@ -149,6 +149,12 @@ TEMPLATES = [
     },
 ]
 
+# Releases of the atlas (`manage.py release`, listed at /data/): a folder that every app
+# server reads (shared storage in production), never part of the code's repository.
+RELEASES_DIR = Path(os.environ.get("RELEASES_DIR", BASE_DIR / "var" / "releases"))
+# The site's public address, for the citations of releases ("https://atlas.example.org").
+SITE_URL = os.environ.get("SITE_URL", "").rstrip("/")
+
 # SQLite by default so that a fresh machine needs nothing else; PostgreSQL in production.
 DATABASES = {
     "default": dj_database_url.config(

@@ -39,9 +39,11 @@ from rest_framework import (
     permissions,
     renderers,
     routers,
+    serializers,
     status,
     viewsets,
 )
+from rest_framework.decorators import action
 from rest_framework.filters import OrderingFilter, SearchFilter
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
@@ -51,7 +53,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from cities.dates import validate_edtf
 from cities.models import City, CityCitation, SlugRedirect, Source, Theme
-from cities.serializers import SourceSerializer, ThemeSerializer
+from cities.serializers import LinkField, SourceSerializer, ThemeSerializer, api_view
 
 from . import exports, fastrows
 from .apikeys import ApiThrottle, parse_rate
@@ -88,9 +90,9 @@ from .serializers import (
     CityWithFiguresSerializer,
     ComparisonSerializer,
     ErrorSerializer,
-    KnownFieldsOnly,
     EventSerializer,
     InitiativeSerializer,
+    KnownFieldsOnly,
     MembershipCitationSerializer,
     MembershipCitationWriteSerializer,
     MembershipSerializer,
@@ -103,6 +105,7 @@ from .serializers import (
     TieWriteSerializer,
     as_field_errors,
 )
+from .suggestions import suggestions_for
 
 app_name = "api"
 
@@ -464,6 +467,74 @@ def documented_writes(read, write, name):
     }
 
 
+# Suggestions ------------------------------------------------------------------------------
+# Serializers of the one endpoint that reads partnerships/suggestions.py's plain data.
+
+
+class SuggestedCitySerializer(serializers.Serializer):
+    url = LinkField(api_view("city"), "slug")
+    slug = serializers.CharField(read_only=True)
+    name = serializers.CharField(read_only=True)
+    country = serializers.CharField(read_only=True, help_text="ISO 3166-1 alpha-2 code.")
+    page = LinkField(
+        "partnerships:city_detail", "slug", help_text="The city's profile on the public site."
+    )
+
+
+class SharedPartnerSerializer(serializers.Serializer):
+    url = LinkField(api_view("city"), "slug")
+    slug = serializers.CharField(read_only=True)
+    name = serializers.CharField(read_only=True)
+
+
+class SuggestionSerializer(serializers.Serializer):
+    city = SuggestedCitySerializer(read_only=True)
+    score = serializers.FloatField(
+        read_only=True, help_text="Higher is a stronger suggestion; compare within one list."
+    )
+    reason = serializers.CharField(
+        read_only=True, help_text="Why, in words: “shares 4 partners with Yokohama; also in Asia”."
+    )
+    shared_partners = serializers.IntegerField(
+        read_only=True, help_text="Partners the two cities have in common."
+    )
+    partner_score = serializers.FloatField(
+        read_only=True,
+        help_text="Adamic–Adar over the shared partners: each counts 1 / ln(its number of "
+        "partners).",
+    )
+    shared_networks = serializers.IntegerField(
+        read_only=True,
+        help_text="Organizations both belong to; a regional branch's members belong to its "
+        "parent too.",
+    )
+    shared_themes = serializers.IntegerField(read_only=True)
+    same_region = serializers.BooleanField(
+        read_only=True, allow_null=True, help_text="Null when a country's region is unknown."
+    )
+    size_similarity = serializers.FloatField(
+        read_only=True,
+        allow_null=True,
+        help_text="1 for equal populations, 0 from ten times apart; null when a population "
+        "is not recorded.",
+    )
+    via = SharedPartnerSerializer(
+        many=True, read_only=True, help_text="The shared partners, the most populous first."
+    )
+
+
+class SuggestionsSerializer(serializers.Serializer):
+    like_this = SuggestionSerializer(
+        many=True,
+        read_only=True,
+        help_text="Cities like this one: shared partners, networks and themes, same region, "
+        "similar size.",
+    )
+    partners_of_partners = SuggestionSerializer(
+        many=True, read_only=True, help_text="Cities tied to this city's partners, not to it."
+    )
+
+
 @extend_schema_view(
     list=extend_schema(summary="Cities, with alternate names and stated figures"),
     retrieve=extend_schema(
@@ -494,6 +565,8 @@ class CityViewSet(ApiViewMixin, viewsets.ReadOnlyModelViewSet):
     filterset_class = CityFilter
 
     def get_queryset(self):
+        if self.action == "similar":
+            return City.objects.all()  # the suggestions read what they need themselves
         queryset = super().get_queryset()
         if self.action == "retrieve":
             queryset = queryset.prefetch_related(citations(CityCitation))
@@ -521,6 +594,23 @@ class CityViewSet(ApiViewMixin, viewsets.ReadOnlyModelViewSet):
             return Response(
                 status=status.HTTP_301_MOVED_PERMANENTLY, headers={"Location": location}
             )
+
+    @extend_schema(
+        # A tag of its own: computed suggestions, apart from the recorded facts about cities.
+        tags=["suggestions"],
+        summary="Partner suggestions for a city",
+        description="Two lists of at most ten cities that are not yet partners of this city, "
+        "each with its reason in words: cities like this one (shared partners, networks and "
+        "themes, the same region, a similar size) and partners of its partners. They are "
+        "computed from the atlas (partnerships/suggestions.py), not stated by any source: "
+        "suggestions, not facts.",
+        responses={200: SuggestionsSerializer},
+    )
+    @action(detail=True, methods=["get"])
+    def similar(self, request, slug=None):
+        city = self.get_object()
+        context = self.get_serializer_context()
+        return Response(SuggestionsSerializer(suggestions_for(city), context=context).data)
 
 
 @extend_schema_view(
@@ -724,9 +814,18 @@ def export_renderer(media_type, suffix):
 
 TIE_EXPORTS = {
     "csv": ("text/csv", exports.csv_rows),
+    "jsonl": ("application/jsonl", exports.tie_jsonl),
     "geojson": ("application/geo+json", exports.geojson_chunks),
     "gexf": ("application/gexf+xml", exports.gexf_chunks),
     "graphml": ("application/graphml+xml", exports.graphml_chunks),
+}
+CITY_EXPORTS = {
+    "csv": ("text/csv", exports.city_csv),
+    "jsonl": ("application/jsonl", exports.city_jsonl),
+}
+MEMBERSHIP_EXPORTS = {
+    "csv": ("text/csv", exports.membership_csv),
+    "jsonl": ("application/jsonl", exports.membership_jsonl),
 }
 SOURCE_EXPORTS = {
     "json": ("application/vnd.citationstyles.csl+json", exports.csl_chunks),
@@ -784,6 +883,32 @@ class TieExportView(ExportView):
     filename = "citydiplomacy-ties"
 
 
+class CityExportView(ExportView):
+    """All cities matching the same filters as /api/v1/cities/, streamed in one file."""
+
+    queryset = City.objects.all()
+    filterset_class = CityFilter
+    formats = CITY_EXPORTS
+    filename = "citydiplomacy-cities"
+    summaries = {
+        "csv": "Cities as CSV: ids (GeoNames, Wikidata), coordinates, themes and sources",
+        "jsonl": "Cities as JSON Lines: one object per city, typed",
+    }
+
+
+class MembershipExportView(ExportView):
+    """All memberships matching the same filters as /api/v1/memberships/, in one file."""
+
+    queryset = Membership.objects.all()
+    filterset_class = MembershipFilter
+    formats = MEMBERSHIP_EXPORTS
+    filename = "citydiplomacy-memberships"
+    summaries = {
+        "csv": "Memberships as CSV: network, member city or organization, role, dates, sources",
+        "jsonl": "Memberships as JSON Lines: one object per membership, typed",
+    }
+
+
 class SourceExportView(ExportView):
     """Sources as CSL-JSON (Zotero, pandoc) or BibTeX."""
 
@@ -817,6 +942,7 @@ EXPORT_SUMMARIES = {
     "geojson": "Ties as GeoJSON (RFC 7946): cities as points, ties as lines",
     "gexf": "Ties as GEXF 1.3 for Gephi, with start and end dates for the timeline",
     "graphml": "Ties as GraphML for igraph, Cytoscape and networkx",
+    "jsonl": "Ties as JSON Lines: one object per tie with the CSV's columns, typed",
     "json": "Sources as CSL-JSON for Zotero and pandoc",
     "bib": "Sources as BibTeX",
 }
@@ -825,7 +951,7 @@ EXPORT_SUMMARIES = {
 def export_path(view, export, prefix):
     media_type, _writer = view.formats[export]
     documented = extend_schema(
-        summary=EXPORT_SUMMARIES[export],
+        summary=getattr(view, "summaries", EXPORT_SUMMARIES)[export],
         responses={(200, media_type): OpenApiResponse(EXPORT_BODIES.get(export, OpenApiTypes.STR))},
     )
 
@@ -837,7 +963,9 @@ def export_path(view, export, prefix):
         f"{view.__name__}{export.title()}", (view,), {"export": export, "get": documented(get)}
     )
     return path(
-        f"exports/{prefix}.{export}", per_format.as_view(), name=f"{prefix[:-1]}-export-{export}"
+        f"exports/{prefix}.{export}",
+        per_format.as_view(),
+        name=f"{ {'cities': 'city'}.get(prefix, prefix[:-1]) }-export-{export}",
     )
 
 
@@ -918,6 +1046,8 @@ urlpatterns = [
     path("compare/", CompareView.as_view(), name="compare"),
     *(export_path(TieExportView, export, "ties") for export in TIE_EXPORTS),
     *(export_path(SourceExportView, export, "sources") for export in SOURCE_EXPORTS),
+    *(export_path(CityExportView, export, "cities") for export in CITY_EXPORTS),
+    *(export_path(MembershipExportView, export, "memberships") for export in MEMBERSHIP_EXPORTS),
     path("schema/", SchemaView.as_view(), name="schema"),
     path("docs/", SwaggerView.as_view(url_name="api:schema"), name="docs"),
     path("docs/redoc/", RedocView.as_view(url_name="api:schema"), name="redoc"),

@@ -22,9 +22,9 @@ from json.encoder import encode_basestring
 from django.db import connections
 from django.db.models import Aggregate, CharField, OuterRef, Q, Subquery
 
-from cities.models import City, Source, SourceKind
+from cities.models import City, CityCitation, Source, SourceKind
 
-from .models import Tie, TieCitation, TieKind
+from .models import MembershipCitation, Tie, TieCitation, TieKind
 
 CHUNK = 1000  # rows fetched from the database at a time
 BUFFER = 64 * 1024  # characters of text gathered before a piece is encoded and sent
@@ -122,9 +122,10 @@ SLUG_LISTS = {
 }
 
 
-def _slugs(through, path):
-    """A tie's slugs reached through `through` rows (by `path`), as one SlugList value."""
-    rows = through.objects.filter(tie=OuterRef("pk")).order_by().values("tie")
+def _slugs(through, path, owner="tie"):
+    """A record's slugs reached through `through` rows (by `path`), as one SlugList value;
+    `owner` names the rows' field that points to the record (a tie by default)."""
+    rows = through.objects.filter(**{owner: OuterRef("pk")}).order_by().values(owner)
     return Subquery(rows.annotate(slugs=SlugList(path)).values("slugs"), output_field=CharField())
 
 
@@ -715,3 +716,157 @@ def _bibtex_text(sources):
         yield bibtex_entry(source) + "\n"
     # Text outside entries is a comment to BibTeX: the licence of the list itself.
     yield f"cityDiplomacy sources, {ATLAS_LICENCE} ({ATLAS_LICENCE_URL}).\n"
+
+
+# Tables of records: cities and memberships (CSV and JSON Lines), ties as JSON Lines -------
+
+
+class Table:
+    """A flat export of records: `columns` are (column name, value path, kind), kind being
+    "text", "number" or "list" (a SlugList of slugs: `lists` gives its rows and path)."""
+
+    def __init__(self, columns, lists=None, owner=""):
+        self.columns, self.lists, self.owner = columns, lists or {}, owner
+
+    def rows(self, queryset):
+        """Each record as a tuple of typed values, in `columns`' order, CHUNK at a time."""
+        annotations = {
+            path: _slugs(through, slug_path, self.owner)
+            for path, (through, slug_path) in self.lists.items()
+        }
+        paths = [path for _name, path, _kind in self.columns]
+        slug_list = _slug_lists(queryset)
+        kinds = [kind for _name, _path, kind in self.columns]
+        for values in (
+            queryset.annotate(**annotations).values_list(*paths).iterator(chunk_size=CHUNK)
+        ):
+            yield tuple(
+                [s for s in slug_list(v).split(LIST_SEPARATOR) if s] if kind == "list" else v
+                for v, kind in zip(values, kinds, strict=True)
+            )
+
+    def csv(self, queryset):
+        writerow = csv.writer(_Line()).writerow
+        kinds = [kind for _name, _path, kind in self.columns]
+
+        def cell(value, kind):
+            if value is None:
+                return ""
+            if kind == "list":
+                return LIST_SEPARATOR.join(value)
+            if kind == "text":
+                return as_text_cell(str(value))
+            return str(value)
+
+        def lines():
+            yield writerow([name for name, _path, _kind in self.columns])
+            for row in self.rows(queryset):
+                yield writerow([cell(v, k) for v, k in zip(row, kinds, strict=True)])
+
+        return _encoded(lines())
+
+    def jsonl(self, queryset):
+        names = [name for name, _path, _kind in self.columns]
+
+        def lines():
+            for row in self.rows(queryset):
+                yield json.dumps(dict(zip(names, row, strict=True)), ensure_ascii=False) + "\n"
+
+        return _encoded(lines())
+
+
+CITY_TABLE = Table(
+    [
+        ("id", "id", "number"),
+        ("slug", "slug", "text"),
+        ("name", "name", "text"),
+        ("country", "country", "text"),
+        ("subdivision", "subdivision", "text"),
+        ("latitude", "latitude", "number"),
+        ("longitude", "longitude", "number"),
+        ("population", "population", "number"),
+        ("population_year", "population_year", "number"),
+        ("wikidata_id", "wikidata_id", "text"),
+        ("geonames_id", "geonames_id", "number"),
+        ("website", "website", "text"),
+        ("themes", "theme_slugs", "list"),
+        ("sources", "source_slugs", "list"),
+        ("verification", "verification", "text"),
+        ("summary", "summary", "text"),
+    ],
+    lists={
+        "theme_slugs": (City.themes.through, "theme__slug"),
+        "source_slugs": (CityCitation, "source__slug"),
+    },
+    owner="city",
+)
+
+MEMBERSHIP_TABLE = Table(
+    [
+        ("id", "id", "number"),
+        ("organization", "organization__slug", "text"),
+        ("organization_name", "organization__name", "text"),
+        ("city", "city__slug", "text"),
+        ("city_name", "city__name", "text"),
+        ("city_country", "city__country", "text"),
+        ("member_organization", "member_organization__slug", "text"),
+        ("role", "role", "text"),
+        ("since", "since", "text"),
+        ("until", "until", "text"),
+        ("sources", "source_slugs", "list"),
+        ("verification", "verification", "text"),
+        ("summary", "summary", "text"),
+    ],
+    lists={"source_slugs": (MembershipCitation, "source__slug")},
+    owner="membership",
+)
+
+TIE_TABLE = Table(
+    [
+        ("tie_id", "id", "number"),
+        *(
+            (f"{end}{suffix}", f"{end}__{column}", kind)
+            for end in ("city_a", "city_b")
+            for suffix, column, kind in (
+                ("", "slug", "text"),
+                ("_name", "name", "text"),
+                ("_country", "country", "text"),
+                ("_wikidata", "wikidata_id", "text"),
+                ("_latitude", "latitude", "number"),
+                ("_longitude", "longitude", "number"),
+            )
+        ),
+        ("kind", "kind", "text"),
+        ("status", "status", "text"),
+        ("start", "start", "text"),
+        ("end", "end", "text"),
+        ("date_basis", "date_basis", "text"),
+        ("topics", "topic_slugs", "list"),
+        ("sources", "source_slugs", "list"),
+        ("verification", "verification", "text"),
+        ("summary", "summary", "text"),
+    ],
+    lists=SLUG_LISTS,
+    owner="tie",
+)
+
+
+def city_csv(cities):
+    return CITY_TABLE.csv(cities.order_by("pk"))
+
+
+def city_jsonl(cities):
+    return CITY_TABLE.jsonl(cities.order_by("pk"))
+
+
+def membership_csv(memberships):
+    return MEMBERSHIP_TABLE.csv(memberships.order_by("pk"))
+
+
+def membership_jsonl(memberships):
+    return MEMBERSHIP_TABLE.jsonl(memberships.order_by("pk"))
+
+
+def tie_jsonl(ties):
+    """Ties as JSON Lines, one object per tie with the CSV's columns, typed."""
+    return TIE_TABLE.jsonl(ties)

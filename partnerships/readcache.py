@@ -161,7 +161,8 @@ def is_public_read(request):
     )
 
 
-READ_CACHE_SKIPS = ("/admin/", "/static/", "/healthz", "/readyz")
+# /data/ lists release folders, which are files, not atlas rows: no atlas version covers them.
+READ_CACHE_SKIPS = ("/admin/", "/static/", "/healthz", "/readyz", "/data/")
 CACHED_STATUSES = {200, 301, 404, 410}
 
 

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import corrections, network, statistics, views
+from . import corrections, data, network, statistics, views
 
 app_name = "partnerships"
 
@@ -18,6 +18,9 @@ urlpatterns = [
     path("organizations/", views.organization_list, name="organization_list"),
     path("organizations/<slug:slug>/", views.organization_detail, name="organization_detail"),
     path("ties/", views.tie_list, name="tie_list"),
+    path("data/", data.data_index, name="data"),
+    path("data/<str:version>/", data.release_page, name="release"),
+    path("data/<str:version>/<str:name>", data.release_file, name="release_file"),
     path("statistics/", statistics.statistics_page, name="statistics"),
     path("statistics/<slug:chart>.csv", statistics.statistics_csv, name="statistics_csv"),
     path("countries/<str:code>/", statistics.country_detail, name="country_detail"),
