@@ -436,8 +436,9 @@ def _citing(folder, name):
     slugs = {row[0]: row[1] for row in _rows_dict(folder / "sources.csv", ("id", "slug"))}
     cited = {}
     for row in _rows_dict(folder / f"{citations}.csv", (column, "source_id")):
-        cited.setdefault(row[0], []).append(slugs.get(row[1], row[1]))
-    return cited
+        # A record cited twice by one source (two pages of it) counts once for it.
+        cited.setdefault(row[0], set()).add(slugs.get(row[1], row[1]))
+    return {record: sorted(sources) for record, sources in cited.items()}
 
 
 def _rows_dict(path, columns):

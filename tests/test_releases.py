@@ -19,6 +19,7 @@ from partnerships.models import (
     Organization,
     StatedFigure,
     Tie,
+    TieCitation,
 )
 from tests.conftest import make_city, make_organization, make_source, make_tie
 
@@ -169,6 +170,7 @@ def test_the_changelog_counts_added_changed_and_removed_records_by_source(atlas,
     added = make_tie(
         atlas["yokohama"], make_city(name="Vancouver", country="CA"), source=atlas["wikipedia"]
     )
+    TieCitation.objects.create(tie=added, source=atlas["wikipedia"], locator="p. 2")
     Tie.objects.filter(city_b__name="Taipei").delete()
 
     second = releases.release(tmp_path)
