@@ -1,4 +1,6 @@
-"""Server time of the statistics page, country pages and a CSV file, beside the method page.
+"""Server time of the pages that explore the network — statistics, countries, a city's
+network, the profile with its suggested partners, the comparison with its shared partners,
+the list of releases — and a CSV file, beside the method page.
 
     .venv/bin/python bench/bench_explore.py [--runs 30] [--db db.sqlite3]
     .venv/bin/python bench/bench_explore.py --database-url postgres://postgres@127.0.0.1/cd_bench
@@ -29,6 +31,11 @@ PAGES = [
     ("country /countries/UA/", "/countries/UA/"),
     ("country /countries/DE/ (most ties)", "/countries/DE/"),
     ("file /statistics/cities.csv", "/statistics/cities.csv"),
+    ("network /cities/bethlehem/network/", "/cities/bethlehem/network/"),
+    ("network /cities/yokohama/network/", "/cities/yokohama/network/"),
+    ("profile + suggestions /cities/bethlehem/", "/cities/bethlehem/"),
+    ("comparison of 4 /compare/?cities=…", "/compare/?cities=yokohama,taipei,odesa,bethlehem"),
+    ("releases /data/", "/data/"),
 ]
 
 
@@ -101,7 +108,7 @@ def measure(args):
     )
     lines.append("")
     header = (
-        f"{'page':36} {'min ms':>7} {'p50 ms':>7} {'p95 ms':>7} {'× floor':>8} "
+        f"{'page':42} {'min ms':>7} {'p50 ms':>7} {'p95 ms':>7} {'× floor':>8} "
         f"{'min ×':>6} {'queries':>7} {'KB':>6} {'gzip KB':>7}"
     )
     lines.append(header)
@@ -109,7 +116,7 @@ def measure(args):
         t = times[url]
         raw, packed = sizes[url]
         lines.append(
-            f"{label:36} {min(t):7.1f} {statistics.median(t):7.1f} {percentile(t, 0.95):7.1f} "
+            f"{label:42} {min(t):7.1f} {statistics.median(t):7.1f} {percentile(t, 0.95):7.1f} "
             f"{statistics.median(t) / floor:8.1f} {min(t) / fastest_floor:6.1f} "
             f"{queries[url]:7d} {raw / 1000:6.1f} "
             f"{packed / 1000:7.1f}"

@@ -323,8 +323,9 @@ def release(root=None, *, title="cityDiplomacy", site_url="", today=None):
     try:
         # One snapshot for every resource: a repeatable read on PostgreSQL, one read
         # transaction on SQLite, so that no record is written between two files.
+        outermost = not connection.in_atomic_block
         with transaction.atomic():
-            if connection.vendor == "postgresql":
+            if connection.vendor == "postgresql" and outermost:
                 with connection.cursor() as cursor:
                     cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
             manifest = _write(work, version, previous, root, title, site_url)

@@ -205,13 +205,15 @@ def city_detail(request, slug):
             return redirect(f"{url}?{query}" if query else url, permanent=True)
         return not_found(request, "city", slug, suggest_cities(slug))
     profile = profiles.city_profile(city)
-    suggested = suggestions_for(city)
+    shown = 10
+    suggested = suggestions_for(city, limit=2 * shown)
     # The two rankings overlap where shared partners are the one strong signal: the second
     # list goes on with cities the first does not already name.
+    suggested["like_this"] = suggested["like_this"][:shown]
     named = {item.city["slug"] for item in suggested["like_this"]}
     suggested["partners_of_partners"] = [
         item for item in suggested["partners_of_partners"] if item.city["slug"] not in named
-    ]
+    ][:shown]
     profile["suggestions"] = suggested
     return render(request, "cities/city_detail.html", profile)
 
