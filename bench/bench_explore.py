@@ -98,7 +98,7 @@ def measure(args):
     floor = statistics.median(times[PAGES[0][1]])
     fastest_floor = min(times[PAGES[0][1]])
     lines.append(
-        f"Statistics and country pages: {connection.vendor}, DEBUG off, read cache off, "
+        f"Pages that explore the network: {connection.vendor}, DEBUG off, read cache off, "
         f"{args.runs} interleaved rounds after {args.warmup} warm-up rounds"
     )
     lines.append(
