@@ -40,6 +40,19 @@ def parse(value):
             code="invalid_edtf",
             params={"value": value},
         )
+    # The parser takes any day up to 31: 1965-02-29 would be kept with no place in time.
+    for end in (parsed.lower_strict, parsed.upper_strict):
+        try:
+            struct_time_to_date(end())
+        except ValueError as error:
+            if "day is out of range" in str(error):
+                raise ValidationError(
+                    "“%(value)s” names a day its month does not have: check the day.",
+                    code="invalid_edtf",
+                    params={"value": value},
+                ) from None
+        except (TypeError, OverflowError):
+            pass
     return parsed
 
 

@@ -53,6 +53,16 @@ def test_a_date_that_is_not_edtf_is_refused_with_examples(value):
     assert "1957~" in message and "196X" in message
 
 
+@pytest.mark.parametrize("value", ["1965-02-29", "2023-02-29~", "1950/1965-02-29"])
+def test_a_day_its_month_does_not_have_is_refused_rather_than_kept_out_of_time(value):
+    with pytest.raises(ValidationError, match="names a day its month does not have"):
+        dates.validate_edtf(value)
+
+
+def test_the_29th_of_february_of_a_leap_year_is_a_day():
+    assert dates.bounds("2024-02-29") == (dt.date(2024, 2, 29), dt.date(2024, 2, 29))
+
+
 @pytest.mark.django_db
 def test_saving_a_tie_derives_its_bounds_for_filtering_and_ordering():
     tie = make_tie(start="196X", end="1999-04")
