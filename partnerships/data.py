@@ -127,8 +127,9 @@ def release_file(request, version, name):
             }.get(path.suffix, "application/octet-stream"),
         )
     response["ETag"] = etag
-    # A release never changes: caches may keep its files for good.
-    patch_cache_control(response, public=True, max_age=365 * 24 * 3600, immutable=True)
+    if response.status_code in (200, 304):
+        # A release never changes: caches may keep its files for good (not a refusal).
+        patch_cache_control(response, public=True, max_age=365 * 24 * 3600, immutable=True)
     return response
 
 

@@ -851,20 +851,27 @@ TIE_TABLE = Table(
 )
 
 
+def _ordered(queryset):
+    """In the order the filters chose (`ordering`, a search's ranking), else by id; the id
+    last either way, so that equal rows come in a stable order."""
+    order = list(queryset.query.order_by)
+    return queryset.order_by(*order, "pk") if order else queryset.order_by("pk")
+
+
 def city_csv(cities):
-    return CITY_TABLE.csv(cities.order_by("pk"))
+    return CITY_TABLE.csv(_ordered(cities))
 
 
 def city_jsonl(cities):
-    return CITY_TABLE.jsonl(cities.order_by("pk"))
+    return CITY_TABLE.jsonl(_ordered(cities))
 
 
 def membership_csv(memberships):
-    return MEMBERSHIP_TABLE.csv(memberships.order_by("pk"))
+    return MEMBERSHIP_TABLE.csv(_ordered(memberships))
 
 
 def membership_jsonl(memberships):
-    return MEMBERSHIP_TABLE.jsonl(memberships.order_by("pk"))
+    return MEMBERSHIP_TABLE.jsonl(_ordered(memberships))
 
 
 def tie_jsonl(ties):

@@ -20,9 +20,11 @@ again.
 
 import csv
 import datetime
+import fcntl
 import hashlib
 import io
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -33,12 +35,9 @@ from pathlib import Path
 from django.apps import apps
 from django.conf import settings
 from django.core.management.color import no_style
-from django.db import connection, models, transaction
+from django.db import IntegrityError, connection, models, transaction
 from django.utils import timezone
 from simple_history.utils import bulk_create_with_history
-
-from .exports import as_text_cell
-from .importing import as_written
 
 PACKAGE = "citydiplomacy"
 ATLAS_LICENCE = {
@@ -68,6 +67,7 @@ RESOURCES = [
     ("sources", "cities", "Source"),
     ("cities", "cities", "City"),
     ("alternate_names", "cities", "AlternateName"),
+    ("search_names", "cities", "SearchName"),
     ("slug_redirects", "cities", "SlugRedirect"),
     ("organizations", "partnerships", "Organization"),
     ("ties", "partnerships", "Tie"),
@@ -92,6 +92,9 @@ CHANGELOG = {
     "memberships": ("membership_citations", "membership_id"),
 }
 CHUNK = 2000
+# Resources whose rows come from one source rather than citing theirs: the gazetteer's names.
+SOURCED_BY = {"search_names": "geonames-cities"}
+log = logging.getLogger(__name__)
 
 
 def releases_dir():
@@ -218,8 +221,8 @@ def _cell(value, field):
         return value.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     if isinstance(value, datetime.date):
         return value.isoformat()
-    if isinstance(value, str):
-        return as_text_cell(value)
+    # Text as it is: a release is read by programs, which a spreadsheet's formula guard
+    # (an apostrophe before a leading =, the API's CSV exports) would alter.
     return str(value)
 
 
@@ -267,6 +270,8 @@ def _licences_and_sources(resource_names):
         source_ids = set(model._default_manager.values_list("source_id", flat=True).distinct())
         cited.setdefault(claimed, set()).update(source_ids)
         cited.setdefault(name, set()).update(source_ids)
+    for name, slug in SOURCED_BY.items():
+        cited[name] = set(Source.objects.filter(slug=slug).values_list("pk", flat=True))
     sources = {s.pk: s for s in Source.objects.filter(pk__in=set().union(*cited.values()))}
     result = {}
     for name in resource_names:
@@ -308,7 +313,16 @@ def list_releases(root=None):
             manifest = folder / "release.json"
             if folder.name.startswith(".") or not manifest.is_file():
                 continue
-            found.append(json.loads(manifest.read_text()))
+            try:
+                release = json.loads(manifest.read_text())
+                if not all(isinstance(release[key], str) for key in ("version", "created")):
+                    raise TypeError("version and created must be text")
+                release["files"][release["archive"]]["sha256"]  # noqa: B018 — must be there
+            except (OSError, ValueError, KeyError, TypeError) as error:
+                # A damaged or foreign folder is not a release: listed nowhere, said in logs.
+                log.warning("%s is not a readable release: %s", manifest, error)
+                continue
+            found.append(release)
     return sorted(found, key=lambda r: (r["created"], r["version"]), reverse=True)
 
 
@@ -316,6 +330,14 @@ def release(root=None, *, title="cityDiplomacy", site_url="", today=None):
     """Write a release of the atlas as it is now; returns its release.json."""
     root = root or releases_dir()
     root.mkdir(parents=True, exist_ok=True)
+    # One release at a time, across processes and app servers sharing the folder: the
+    # version is chosen from the folders there, and the changelog from the latest.
+    with (root / ".release.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _release_locked(root, title, site_url, today)
+
+
+def _release_locked(root, title, site_url, today):
     previous = next(iter(list_releases(root)), None)
     version = next_version(today, (p.name for p in root.iterdir()))
     work = Path(tempfile.mkdtemp(prefix=f".{version}-", dir=root))
@@ -501,15 +523,19 @@ def open_package(path):
         return path.parent, None
     if zipfile.is_zipfile(path):
         temporary = Path(tempfile.mkdtemp(prefix="release-"))
-        with zipfile.ZipFile(path) as zipped:
-            for member in zipped.namelist():
-                target = (temporary / member).resolve()
-                if not target.is_relative_to(temporary.resolve()):
-                    raise ReleaseError(f"The zip holds a path outside itself: {member}")
-            zipped.extractall(temporary)
-        inner = [p.parent for p in temporary.rglob("datapackage.json")]
-        if len(inner) != 1:
-            raise ReleaseError("The zip holds no datapackage.json, or several.")
+        try:
+            with zipfile.ZipFile(path) as zipped:
+                for member in zipped.namelist():
+                    target = (temporary / member).resolve()
+                    if not target.is_relative_to(temporary.resolve()):
+                        raise ReleaseError(f"The zip holds a path outside itself: {member}")
+                zipped.extractall(temporary)
+            inner = [p.parent for p in temporary.rglob("datapackage.json")]
+            if len(inner) != 1:
+                raise ReleaseError("The zip holds no datapackage.json, or several.")
+        except BaseException:
+            shutil.rmtree(temporary, ignore_errors=True)
+            raise
         return inner[0], temporary
     raise ReleaseError(f"{path} is not a release folder, a datapackage.json or a zip.")
 
@@ -523,23 +549,37 @@ def load(path, *, reason=None):
             file = folder / described["path"]
             if _sha256(file) != described["hash"].removeprefix("sha256:"):
                 raise ReleaseError(f"{described['path']} does not match its SHA-256.")
-        City, Tie = apps.get_model("cities", "City"), apps.get_model("partnerships", "Tie")
-        if City.objects.exists() or Tie.objects.exists():
-            raise ReleaseError("The atlas is not empty: a release loads into an empty one.")
         known = {r.name: r for r in resources()}
+        holding = sorted(r.name for r in known.values() if r.model._default_manager.exists())
+        if holding:
+            raise ReleaseError(
+                "The atlas is not empty (it holds " + ", ".join(holding) + "): a release "
+                "loads into an empty one, such as a newly migrated database."
+            )
         reason = reason or f"Loaded from release {package['version']}"
-        loaded = {}
-        with transaction.atomic():
-            for described in package["resources"]:
-                resource = known.get(described["name"])
-                if resource is None:
-                    raise ReleaseError(f"Unknown resource {described['name']!r}.")
-                loaded[resource.name] = _load_resource(resource, folder / described["path"], reason)
-            _reset_sequences({r.model for r in known.values()})
+        try:
+            loaded = _load_all(package, known, folder, reason)
+        except IntegrityError as error:  # a reference checked at commit
+            raise ReleaseError(f"The release's records do not hold together: {error}") from None
         return loaded
     finally:
         if temporary:
             shutil.rmtree(temporary, ignore_errors=True)
+
+
+def _load_all(package, known, folder, reason):
+    loaded = {}
+    with transaction.atomic():
+        for described in package["resources"]:
+            resource = known.get(described["name"])
+            if resource is None:
+                raise ReleaseError(f"Unknown resource {described['name']!r}.")
+            try:
+                loaded[resource.name] = _load_resource(resource, folder / described["path"], reason)
+            except (ValueError, IntegrityError) as error:
+                raise ReleaseError(f"{described['path']}: {error}") from None
+        _reset_sequences({r.model for r in known.values()})
+    return loaded
 
 
 def _value(text, field):
@@ -556,7 +596,7 @@ def _value(text, field):
         return datetime.date.fromisoformat(text)
     if kind == "datetime":
         return datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return as_written(text)
+    return text
 
 
 def _load_resource(resource, path, reason):

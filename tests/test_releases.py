@@ -289,3 +289,65 @@ def test_memberships_and_ties_download_as_json_lines(client, atlas):
         ["peace"],
     )
     assert none.status_code == 400 and none.json()["code"] == "unknown_reference"
+
+
+def test_release_files_hold_text_as_it_is_for_programs(atlas, tmp_path):
+    manifest = releases.release(tmp_path)
+
+    cities = (tmp_path / manifest["version"] / "cities.csv").read_text()
+
+    # The spreadsheet guard of the API's CSV (an apostrophe) would alter what programs read.
+    assert '"=HYPERLINK(""x""), ""quoted"""' in cities and "'=HYPERLINK" not in cities
+
+
+def test_a_damaged_release_folder_is_passed_over_not_a_broken_page(client, published, tmp_path):
+    (tmp_path / "2026.12.07").mkdir()
+    (tmp_path / "2026.12.07" / "release.json").write_text('{"version": "2026.12.07"')
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "release.json").write_text("{}")
+
+    assert [r["version"] for r in releases.list_releases(tmp_path)] == [published["version"]]
+    assert client.get("/data/").status_code == 200
+    assert releases.release(tmp_path)["previous"] == published["version"]
+
+
+def test_loading_names_what_makes_the_atlas_not_empty(atlas, tmp_path):
+    manifest = releases.release(tmp_path)
+    empty_the_atlas()
+    Theme.objects.create(name="Left over", slug="left-over")
+
+    with pytest.raises(releases.ReleaseError, match=r"not empty \(it holds themes\)"):
+        releases.load(tmp_path / manifest["version"])
+
+
+def test_a_refused_zip_leaves_nothing_unpacked(tmp_path, monkeypatch):
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    archive = tmp_path / "bad.zip"
+    with zipfile.ZipFile(archive, "w") as zipped:
+        zipped.writestr("../../outside.txt", "x")
+
+    with pytest.raises(releases.ReleaseError, match="outside itself"):
+        releases.load(archive)
+    assert list((tmp_path / "tmp").iterdir()) == []
+
+
+def test_a_refused_precondition_is_not_kept_by_caches(client, published):
+    version = published["version"]
+
+    response = client.get(f"/data/{version}/ties.csv", HTTP_IF_MATCH='"wrong"')
+
+    assert response.status_code == 412
+    assert "immutable" not in response.get("Cache-Control", "")
+
+
+def test_exports_of_cities_follow_the_ordering_asked_for(client, atlas):
+    make_tie(atlas["odesa"], make_city(name="Lviv", country="UA"))
+
+    def slugs(**params):
+        body = b"".join(client.get("/api/v1/exports/cities.jsonl", params).streaming_content)
+        return [json.loads(line)["slug"] for line in body.splitlines()]
+
+    assert slugs(ordering="-ties")[0] == "odesa"
+    assert slugs(ordering="name")[:2] == ["lviv", "odesa"]
+    assert slugs()[:3] == ["yokohama", "odesa", "taipei"]
